@@ -172,7 +172,8 @@ def _jsonl_objects(path: Path, errors: Errors) -> Iterator[tuple[int, dict[str, 
     text = read_text(path, errors)
     if text is None:
         return
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split on "\n" only: str.splitlines() also breaks on U+2028 and friends inside JSON strings.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -444,6 +445,16 @@ def _routerbench_row(record: dict[str, str], file: Path, line: int, split: str, 
     except (ValueError, SyntaxError, IndexError):
         errors.add(where, "prompt is not a readable list literal")
         return
+    # Identity checks come first, so every copy of a duplicated or leaked id is counted as such.
+    if sample_id in seen_ids[split]:
+        data.drop("duplicate ids")
+        return
+    seen_ids[split].add(sample_id)
+    if split == "test" and (sample_id in seen_ids["train"] or text in train_texts):
+        data.drop("test prompts also in train")
+        return
+    if split == "train":
+        train_texts.add(text)
     scores: dict[str, float] = {}
     for model in models:
         raw = record.get(model, "")
@@ -458,15 +469,6 @@ def _routerbench_row(record: dict[str, str], file: Path, line: int, split: str, 
             errors.add(where, f"score of {model} must be between 0 and 1, got {raw!r}")
             return
         scores[model] = score
-    if sample_id in seen_ids[split]:
-        data.drop("duplicate ids")
-        return
-    if split == "test" and (sample_id in seen_ids["train"] or text in train_texts):
-        data.drop("test prompts also in train")
-        return
-    seen_ids[split].add(sample_id)
-    if split == "train":
-        train_texts.add(text)
     task_type, domain = _labels(record["eval_name"])
     data.prompts.append(PromptRow(sample_id, text, task_type, domain, split, record["eval_name"]))
     for model, score in scores.items():
