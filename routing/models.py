@@ -1,0 +1,145 @@
+"""Routing: preference profiles, cohorts and their API keys, analyzer versions, decisions."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from registry.models import LLM
+
+SLIDERS = ["accuracy", "latency", "cost", "helpfulness", "harmlessness", "honesty", "steerability", "creativity"]
+CONSTRAINT_KEYS = ["max_cost_usd", "max_latency_ms", "min_context_window", "allowed_models", "denied_models",
+                   "licenses", "local_only"]
+
+
+class PreferenceProfile(models.Model):
+    """A named set of slider weights (0..1 each); admins edit them, requests may override sliders."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    weights = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def full_weights(self) -> dict[str, float]:
+        return {slider: float(self.weights.get(slider, 0.0)) for slider in SLIDERS}
+
+
+class Cohort(models.Model):
+    name = models.SlugField(max_length=64, unique=True)
+    default_profile = models.ForeignKey(PreferenceProfile, on_delete=models.PROTECT, null=True, blank=True)
+    # An empty pool means every active model.
+    allowed_models = models.ManyToManyField(LLM, blank=True, related_name="cohorts")
+    constraints = models.JSONField(default=dict, blank=True)
+    baseline_model = models.ForeignKey(LLM, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    monthly_budget_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def usable(self) -> ApiKeyQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+    def for_raw(self, raw: str) -> ApiKey | None:
+        if not raw.startswith(ApiKey.PREFIX):
+            return None
+        return self.usable().select_related("cohort").filter(hashed=ApiKey.hash(raw)).first()
+
+
+class ApiKey(models.Model):
+    """Shown once at creation; only a SHA-256 of the (high-entropy) key is stored."""
+
+    PREFIX = "or-"
+
+    cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="api_keys")
+    label = models.CharField(max_length=200, blank=True)
+    hint = models.CharField(max_length=16)
+    hashed = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.hint}… ({self.cohort})"
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def generate(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)
+
+    def revoke(self) -> None:
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked_at"])
+
+
+class AnalyzerVersion(models.Model):
+    """A trained task analyzer: task type and domain classifiers and the complexity regressor."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    embedder = models.CharField(max_length=100)
+    artifact = models.BinaryField()
+    metrics = models.JSONField(default=dict)
+    training_hash = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"analyzer v{self.pk}"
+
+
+class Decision(models.Model):
+    class Mode(models.TextChoices):
+        DRY_RUN = "dry_run"
+        CHAT = "chat"
+        BATCH = "batch"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.DRY_RUN)
+    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True)
+    cohort = models.ForeignKey(Cohort, on_delete=models.SET_NULL, null=True, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    profile = models.CharField(max_length=64, blank=True)
+    weights = models.JSONField(default=dict)
+    constraints = models.JSONField(default=dict)
+    analysis = models.JSONField(default=dict)
+    candidates = models.JSONField(default=list)
+    excluded = models.JSONField(default=dict)
+    neighbours = models.JSONField(default=list)
+    filters = models.JSONField(default=list)
+    fallback_reason = models.TextField(blank=True)
+    chosen_model = models.ForeignKey(LLM, on_delete=models.SET_NULL, null=True, related_name="decisions")
+    strategy = models.CharField(max_length=32)
+    versions = models.JSONField(default=dict)
+    timings = models.JSONField(default=dict)
+    explanation = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id), "created_at": self.created_at.isoformat() if self.created_at else None,
+            "mode": self.mode, "model": self.chosen_model.name if self.chosen_model else None,
+            "strategy": self.strategy, "profile": self.profile, "weights": self.weights,
+            "constraints": self.constraints, "analysis": self.analysis, "candidates": self.candidates,
+            "excluded": self.excluded, "neighbours": self.neighbours, "filters": self.filters,
+            "fallback_reason": self.fallback_reason or None, "versions": self.versions,
+            "timings_ms": self.timings, "explanation": self.explanation,
+        }
