@@ -57,7 +57,7 @@ def _development_key() -> str:
         from routing.services import api_key_create
     except ImportError:
         return ""
-    return api_key_create(cohort_name=None, label="make run development key").raw
+    return api_key_create(cohort_name=None, label="make run development key")[1]
 
 
 def main() -> None:

@@ -7,5 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("console/", include("registry.urls")),
+    path("", include("routing.urls")),
     path("", RedirectView.as_view(url="/console/", permanent=False)),
 ]

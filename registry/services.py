@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from registry.embedder import get_embedder
+from registry.signals import evaluations_imported
 from registry.importers import EvaluationImportError, Errors, ParsedData, parse, validate_models
 from registry.models import LLM, Dataset, EvaluationResult, ImportJob, ModelProfile, Prompt, Provider
 
@@ -72,7 +73,9 @@ def evaluation_import(*, path: Path, dataset_name: str, fmt: str = "bundle", cre
     with transaction.atomic():
         report = _store(parsed, dataset_name, content_hash, vectors)
         progress("computing profiles", 90)
-        profiles_compute(dataset=Dataset.objects.get(name=dataset_name))
+        dataset = Dataset.objects.get(name=dataset_name)
+        profiles_compute(dataset=dataset)
+        transaction.on_commit(lambda: evaluations_imported.send(sender=Dataset, dataset_id=dataset.pk))
     progress("done", 100)
     return report
 

@@ -1,5 +1,24 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
 class RoutingConfig(AppConfig):
     name = "routing"
+
+    def ready(self) -> None:
+        from registry.signals import evaluations_imported
+
+        evaluations_imported.connect(_retrain_analyzer, dispatch_uid="routing-retrain-analyzer")
+
+
+def _retrain_analyzer(sender: Any, dataset_id: int, **kwargs: Any) -> None:
+    """New labelled prompts and outcomes: retrain the task analyzer on a worker."""
+    import logging
+
+    from routing.tasks import analyzer_train_task
+
+    try:
+        analyzer_train_task.delay()
+    except Exception:  # noqa: BLE001 - a broker outage must not fail a committed import
+        logging.getLogger(__name__).warning("could not queue analyzer retraining", exc_info=True)

@@ -1,0 +1,51 @@
+"""API-key authentication: `Authorization: Bearer <key>`; only the key's hash is looked up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from routing.models import ApiKey
+
+
+class ApiKeyUser(AnonymousUser):
+    """The caller behind an API key: authenticated, and scoped to the key's cohort."""
+
+    def __init__(self, key: ApiKey) -> None:
+        self.api_key = key
+        self.cohort = key.cohort
+
+    @property
+    def is_authenticated(self) -> bool:  # type: ignore[override]
+        return True
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[ApiKeyUser, ApiKey] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1").strip()
+        if not header:
+            return None
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise exceptions.AuthenticationFailed("use the header 'Authorization: Bearer <api key>'")
+        key = ApiKey.objects.for_raw(raw.strip())
+        if key is None:
+            raise exceptions.AuthenticationFailed("invalid or revoked API key")
+        return ApiKeyUser(key), key
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    target_class = "routing.auth.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer"}

@@ -1,0 +1,363 @@
+"""The routing engine: hard constraints, task filtering, evidence, scoring, choice.
+
+The pipeline is split in two so the evaluation harness can sweep preference weights over
+one set of estimates: `estimate()` does everything that depends on the request only,
+`choose()` applies the user's weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from optiroute.api_errors import OptiRouteError
+from registry.models import DECLARED_METRICS, LLM, Prompt
+from routing.snapshot import Prior, Snapshot
+
+DEFAULT_OUTPUT_TOKENS = 256
+NEIGHBOURS = 24
+# Neighbours this much less similar than the closest count e^-1 as much.
+SIMILARITY_TEMPERATURE = 0.05
+# Weight of the prior, in neighbour-equivalents, when shrinking the k-NN estimate.
+PRIOR_STRENGTH = 2.0
+# Below this similarity, the nearest evaluated prompt says little about the request.
+RELEVANT_SIMILARITY = 0.3
+NEUTRAL = 0.5
+
+
+class RoutingError(OptiRouteError):
+    status = 422
+    code = "no_model_fits"
+
+
+@dataclass(frozen=True)
+class Constraints:
+    max_cost_usd: float | None = None
+    max_latency_ms: float | None = None
+    min_context_window: int | None = None
+    allowed_models: tuple[str, ...] = ()
+    denied_models: tuple[str, ...] = ()
+    licenses: tuple[str, ...] = ()
+    local_only: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Constraints:
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: list(value) if isinstance(value, tuple) else value
+                for key, value in self.__dict__.items() if value not in (None, (), False)}
+
+    def merged(self, stricter: Constraints) -> Constraints:
+        """Both sets hold: the tighter of each limit, pools intersected, denials joined."""
+        def low(a: Any, b: Any) -> Any:
+            return b if a is None else a if b is None else min(a, b)
+
+        def pool(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(x for x in a if x in b) or ("\0",) if a and b else a or b
+
+        return Constraints(
+            max_cost_usd=low(self.max_cost_usd, stricter.max_cost_usd),
+            max_latency_ms=low(self.max_latency_ms, stricter.max_latency_ms),
+            min_context_window=max(self.min_context_window or 0, stricter.min_context_window or 0) or None,
+            allowed_models=pool(self.allowed_models, stricter.allowed_models),
+            denied_models=tuple(sorted(set(self.denied_models) | set(stricter.denied_models))),
+            licenses=pool(self.licenses, stricter.licenses),
+            local_only=self.local_only or stricter.local_only)
+
+
+@dataclass
+class Request:
+    text: str
+    vector: np.ndarray
+    tokens: int
+    task_type: str
+    task_confidence: float
+    domain: str
+    domain_confidence: float
+    constraints: Constraints = field(default_factory=Constraints)
+    pool: frozenset[int] | None = None  # the cohort's model pool, None for all
+    dataset_ids: tuple[int, ...] | None = None  # evidence scope, None for every dataset
+    output_tokens: int = DEFAULT_OUTPUT_TOKENS
+    unavailable: frozenset[int] = frozenset()  # e.g. circuit breaker open
+
+
+@dataclass
+class Candidate:
+    llm: LLM
+    quality: float
+    confidence: float
+    evidence_n: int
+    prior: float
+    prior_source: str
+    cost_usd: float
+    latency_ms: float
+    declared: dict[str, float]
+    scores: dict[str, float] = field(default_factory=dict)
+    utility: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.llm.name, "utility": round(self.utility, 4),
+                "scores": {k: round(v, 4) for k, v in self.scores.items()},
+                "expected_quality": round(self.quality, 4), "quality_confidence": round(self.confidence, 3),
+                "evidence_n": self.evidence_n, "prior": round(self.prior, 4), "prior_source": self.prior_source,
+                "expected_cost_usd": self.cost_usd, "expected_latency_ms": round(self.latency_ms, 1)}
+
+
+@dataclass
+class Estimates:
+    candidates: list[Candidate]
+    excluded: dict[str, str]
+    filters: list[str]
+    neighbours: list[dict[str, Any]]
+    fallback_reason: str = ""
+
+
+class Strategy(Protocol):
+    name: str
+
+    def quality(self, request: Request, models: list[LLM], snapshot: Snapshot,
+                neighbours: list[tuple[int, float]]) -> dict[int, tuple[float, float, int]]:
+        """Expected quality, confidence and evidence count per model id."""
+        ...
+
+
+# ------------------------------------------------------------------ stage 1: hard constraints
+
+
+def _expected_cost(llm: LLM, request: Request, snapshot: Snapshot) -> float:
+    by_price = llm.estimated_cost_usd(request.tokens, request.output_tokens)
+    if by_price is not None:
+        return by_price
+    # Models known only from evaluation data: their mean recorded cost per call.
+    costs = [c for (llm_id, ds), c in snapshot.mean_cost.items() if llm_id == llm.id
+             and (request.dataset_ids is None or ds in request.dataset_ids)]
+    return sum(costs) / len(costs) if costs else 0.0
+
+
+def expected_latency_ms(llm: LLM, output_tokens: int) -> float:
+    first_token = llm.latency_ms_p50 if llm.latency_ms_p50 is not None else 1000.0
+    speed = llm.tokens_per_second or 50.0
+    return first_token + 1000.0 * output_tokens / speed
+
+
+def _violation(llm: LLM, request: Request, snapshot: Snapshot) -> str:
+    c = request.constraints
+    if c.allowed_models and llm.name not in c.allowed_models:
+        return "not in allowed_models"
+    if llm.name in c.denied_models:
+        return "in denied_models"
+    if request.pool is not None and llm.id not in request.pool:
+        return "outside the cohort's model pool"
+    if c.licenses and llm.license not in c.licenses:
+        return f"license {llm.license or 'unknown'} not in {list(c.licenses)}"
+    if c.local_only and not llm.is_local:
+        return "not a local model (local_only)"
+    needed = max(request.tokens + request.output_tokens, c.min_context_window or 0)
+    if llm.context_window is not None and llm.context_window < needed:
+        return f"context window {llm.context_window} < {needed} tokens needed"
+    if c.max_cost_usd is not None and _expected_cost(llm, request, snapshot) > c.max_cost_usd:
+        return f"expected cost ${_expected_cost(llm, request, snapshot):.6f} > max_cost_usd {c.max_cost_usd}"
+    if c.max_latency_ms is not None and expected_latency_ms(llm, request.output_tokens) > c.max_latency_ms:
+        return f"expected latency {expected_latency_ms(llm, request.output_tokens):.0f} ms > max_latency_ms"
+    if llm.id in request.unavailable:
+        return "temporarily unavailable (circuit open)"
+    return ""
+
+
+def _in_scope(llm: LLM, request: Request, snapshot: Snapshot) -> bool:
+    if not llm.is_active:
+        return False
+    if request.dataset_ids is None:
+        return True
+    return any(llm.id in snapshot.dataset_models.get(ds, set()) for ds in request.dataset_ids)
+
+
+def hard_filter(request: Request, snapshot: Snapshot) -> tuple[list[LLM], dict[str, str]]:
+    kept, excluded = [], {}
+    for llm in snapshot.models.values():
+        if not _in_scope(llm, request, snapshot):
+            continue
+        reason = _violation(llm, request, snapshot)
+        if reason:
+            excluded[llm.name] = reason
+        else:
+            kept.append(llm)
+    return kept, excluded
+
+
+# ------------------------------------------------------------------ stage 2: task and domain
+
+
+TASK_CAPABILITIES = {"code": "code", "math": "math", "reasoning": "reasoning", "creative_writing": "creative_writing",
+                     "translation": "multilingual", "chat": "chat"}
+CONFIDENT = 0.5
+
+
+def task_filter(models: list[LLM], request: Request, snapshot: Snapshot) -> tuple[list[LLM], list[str]]:
+    """Keep models evaluated on or built for the request's task type; never empty the pool silently."""
+    notes: list[str] = []
+    if request.task_confidence < CONFIDENT:
+        notes.append(f"task type {request.task_type} uncertain ({request.task_confidence:.2f}): no task filter")
+        return models, notes
+    kept = [m for m in models if _has_task_prior(m, request, snapshot)
+            or TASK_CAPABILITIES.get(request.task_type) in (m.capabilities or [])]
+    if not kept:
+        notes.append(f"no candidate is evaluated on or built for {request.task_type}: kept all {len(models)}")
+        return models, notes
+    if len(kept) < len(models):
+        notes.append(f"task type {request.task_type}: kept {len(kept)} of {len(models)} models "
+                     f"evaluated on or built for it")
+    return kept, notes
+
+
+def _has_task_prior(llm: LLM, request: Request, snapshot: Snapshot) -> bool:
+    return any((llm.id, ds, request.task_type) in snapshot.priors for ds in _scopes(request))
+
+
+def _scopes(request: Request) -> tuple[int | None, ...]:
+    return request.dataset_ids if request.dataset_ids is not None else (None,)
+
+
+# ------------------------------------------------------------------ stage 3: evidence
+
+
+def _prior(llm_id: int, task_type: str, request: Request, snapshot: Snapshot) -> Prior:
+    """The model's track record on this task type, else overall, in the evidence scope."""
+    for key in (task_type, ""):
+        found = [snapshot.priors[(llm_id, ds, key)] for ds in _scopes(request)
+                 if (llm_id, ds, key) in snapshot.priors]
+        if found:
+            total = sum(p.n for p in found)
+            quality = sum(p.quality * p.n for p in found) / total if total else found[0].quality
+            return Prior(quality, total, found[0].source)
+    return Prior(NEUTRAL, 0, "none")
+
+
+def nearest_prompts(request: Request) -> list[tuple[int, float]]:
+    queryset = Prompt.objects.train()
+    if request.dataset_ids is not None:
+        queryset = queryset.filter(dataset_id__in=request.dataset_ids)
+    return [(pid, 1.0 - dist) for pid, dist in
+            queryset.nearest(request.vector, NEIGHBOURS).values_list("id", "distance")]
+
+
+class KnnStrategy:
+    """Similarity-weighted neighbour scores, shrunk toward the model's task-level prior."""
+
+    name = "knn"
+
+    def quality(self, request: Request, models: list[LLM], snapshot: Snapshot,
+                neighbours: list[tuple[int, float]]) -> dict[int, tuple[float, float, int]]:
+        evidence = snapshot.evidence([pid for pid, _ in neighbours])
+        top = max((sim for _, sim in neighbours), default=0.0)
+        weights = {pid: math.exp((sim - top) / SIMILARITY_TEMPERATURE) for pid, sim in neighbours}
+        relevance = 1.0 if top >= RELEVANT_SIMILARITY else top / RELEVANT_SIMILARITY
+        out = {}
+        for llm in models:
+            total = weighted = 0.0
+            count = 0
+            for pid, _ in neighbours:
+                result = evidence[pid].get(llm.id)
+                if result is not None:
+                    total += weights[pid] * relevance
+                    weighted += weights[pid] * relevance * result[0]
+                    count += 1
+            prior = _prior(llm.id, request.task_type, request, snapshot)
+            quality = (weighted + PRIOR_STRENGTH * prior.quality) / (total + PRIOR_STRENGTH)
+            out[llm.id] = (quality, total / (total + PRIOR_STRENGTH), count)
+        return out
+
+
+class CosineStrategy:
+    """The design's method: cosine similarity between the request vector and each model's embedding."""
+
+    name = "cosine"
+
+    def quality(self, request: Request, models: list[LLM], snapshot: Snapshot,
+                neighbours: list[tuple[int, float]]) -> dict[int, tuple[float, float, int]]:
+        out = {}
+        for llm in models:
+            prior = _prior(llm.id, request.task_type, request, snapshot)
+            vectors = [snapshot.model_vectors[(llm.id, ds)] for ds in _scopes(request)
+                       if (llm.id, ds) in snapshot.model_vectors]
+            if not vectors:
+                out[llm.id] = (prior.quality, 0.0, 0)
+                continue
+            cosine = float(np.dot(request.vector, np.mean(vectors, axis=0)))
+            out[llm.id] = (min(1.0, max(0.0, prior.quality + cosine)), abs(cosine), 0)
+        return out
+
+
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (KnnStrategy(), CosineStrategy())}
+DEFAULT_STRATEGY = "knn"
+
+
+# ------------------------------------------------------------------ stages 4-6
+
+
+def _declared(llm: LLM) -> dict[str, float]:
+    return {metric: getattr(llm, metric) if getattr(llm, metric) is not None else NEUTRAL
+            for metric in DECLARED_METRICS}
+
+
+def estimate(request: Request, snapshot: Snapshot, strategy: Strategy) -> Estimates:
+    candidates, excluded = hard_filter(request, snapshot)
+    if not candidates:
+        raise RoutingError("no model meets the hard constraints", details={"excluded": excluded})
+    models, filters = task_filter(candidates, request, snapshot)
+    neighbours = nearest_prompts(request)
+    qualities = strategy.quality(request, models, snapshot, neighbours)
+    estimates = Estimates([], excluded, filters, [{"prompt_id": pid, "similarity": round(sim, 4)}
+                                                  for pid, sim in neighbours])
+    qualified = [m for m in models if qualities[m.id][1] > 0.0 or
+                 _prior(m.id, request.task_type, request, snapshot).source != "none"]
+    if not qualified:
+        qualified = [m for m in candidates if m.is_generalist]
+        estimates.fallback_reason = ("no candidate has evaluations or published figures for this request; "
+                                     "chose among the generalist models")
+        if not qualified:
+            raise RoutingError("no evaluated model fits and every generalist model breaks a hard constraint",
+                               details={"excluded": excluded})
+        qualities.update(strategy.quality(request, qualified, snapshot, neighbours))
+    for llm in qualified:
+        quality, confidence, count = qualities[llm.id]
+        prior = _prior(llm.id, request.task_type, request, snapshot)
+        estimates.candidates.append(Candidate(
+            llm=llm, quality=quality, confidence=confidence, evidence_n=count, prior=prior.quality,
+            prior_source=prior.source, cost_usd=_neighbour_cost(llm, request, snapshot, neighbours),
+            latency_ms=expected_latency_ms(llm, request.output_tokens), declared=_declared(llm)))
+    return estimates
+
+
+def _neighbour_cost(llm: LLM, request: Request, snapshot: Snapshot, neighbours: list[tuple[int, float]]) -> float:
+    """Recorded costs of the model on similar prompts beat a price-list estimate."""
+    costs = [snapshot.results[pid][llm.id][1] for pid, _ in neighbours
+             if llm.id in snapshot.results.get(pid, {})]
+    if costs:
+        return float(np.median(costs))
+    return _expected_cost(llm, request, snapshot)
+
+
+def _inverted_log_scale(values: dict[int, float]) -> dict[int, float]:
+    logs = {key: math.log(max(value, 1e-9)) for key, value in values.items()}
+    low, high = min(logs.values()), max(logs.values())
+    if high - low < 1e-12:
+        return dict.fromkeys(values, 1.0)
+    return {key: 1.0 - (value - low) / (high - low) for key, value in logs.items()}
+
+
+def choose(estimates: Estimates, weights: dict[str, float]) -> list[Candidate]:
+    """Score every candidate with the user's weights; the best first."""
+    candidates = estimates.candidates
+    cost = _inverted_log_scale({c.llm.id: c.cost_usd for c in candidates})
+    latency = _inverted_log_scale({c.llm.id: c.latency_ms for c in candidates})
+    total_weight = sum(weights.values()) or 1.0
+    for c in candidates:
+        c.scores = {"accuracy": c.quality, "cost": cost[c.llm.id], "latency": latency[c.llm.id], **c.declared}
+        c.utility = sum(weights.get(dim, 0.0) * value for dim, value in c.scores.items()) / total_weight
+    # Ties go to the cheaper model.
+    return sorted(candidates, key=lambda c: (-c.utility, c.cost_usd, c.llm.name))

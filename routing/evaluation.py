@@ -1,0 +1,192 @@
+"""The evaluation harness: route a dataset's test prompts with train evidence only, sweep cost weight.
+
+A decision sees the query text and the train split; test labels (scores, costs, task types,
+domains) are read only after every decision is made, to score them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from optiroute.api_errors import OptiRouteError
+from registry.models import LLM, Dataset, EvaluationResult, Prompt
+from routing import engine
+from routing.analyzer import analyze
+from routing.snapshot import snapshots
+
+SWEEP_POINTS = 26
+
+
+@dataclass
+class Outcome:
+    quality: float
+    cost_per_1k: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"quality": round(self.quality, 4), "cost_per_1k": round(self.cost_per_1k, 5)}
+
+
+def _test_labels(dataset: Dataset) -> dict[int, dict[int, tuple[float, float]]]:
+    labels: dict[int, dict[int, tuple[float, float]]] = defaultdict(dict)
+    for prompt_id, llm_id, score, cost in EvaluationResult.objects.filter(
+            prompt__dataset=dataset, prompt__split="test").values_list("prompt_id", "llm_id", "score", "cost_usd"):
+        labels[prompt_id][llm_id] = (score, cost)
+    return labels
+
+
+def _train_means(dataset: Dataset) -> dict[int, tuple[float, float]]:
+    sums: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])  # type: ignore[arg-type]
+    for llm_id, score, cost in EvaluationResult.objects.filter(
+            prompt__dataset=dataset, prompt__split="train").values_list("llm_id", "score", "cost_usd"):
+        entry = sums[llm_id]
+        entry[0] += score
+        entry[1] += cost
+        entry[2] += 1
+    return {llm_id: (s / n, c / n) for llm_id, (s, c, n) in sums.items()}
+
+
+def _outcome(choices: dict[int, int], labels: dict[int, dict[int, tuple[float, float]]]) -> Outcome:
+    scores = [labels[pid][llm_id][0] for pid, llm_id in choices.items()]
+    costs = [labels[pid][llm_id][1] for pid, llm_id in choices.items()]
+    return Outcome(float(np.mean(scores)), 1000 * float(np.mean(costs)))
+
+
+def aiq(points: list[Outcome]) -> float:
+    """RouterBench's AIQ: area under the non-decreasing upper convex hull of (cost, quality) / max cost."""
+    pts = sorted({(p.cost_per_1k, p.quality) for p in points})
+    if not pts or pts[-1][0] <= 0:
+        return 0.0
+    hull: list[tuple[float, float]] = []
+    for point in pts:
+        while len(hull) >= 2 and _cross(hull[-2], hull[-1], point) >= 0:
+            hull.pop()
+        hull.append(point)
+    best = -1.0
+    monotone = []
+    for cost, quality in hull:
+        best = max(best, quality)
+        monotone.append((cost, best))
+    area = sum((c2 - c1) * (q1 + q2) / 2 for (c1, q1), (c2, q2) in zip(monotone, monotone[1:]))
+    area += (pts[-1][0] - monotone[-1][0]) * monotone[-1][1]
+    return area / pts[-1][0]
+
+
+def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def baselines(dataset: Dataset, labels: dict[int, dict[int, tuple[float, float]]]) -> dict[str, Any]:
+    models = {m.id: m.name for m in LLM.objects.filter(id__in={l for r in labels.values() for l in r})}
+    prompt_ids = list(labels)
+    singles = {llm_id: _outcome({pid: llm_id for pid in prompt_ids if llm_id in labels[pid]}, labels)
+               for llm_id in models}
+    train = _train_means(dataset)
+    best = max(train, key=lambda m: (train[m][0], -train[m][1]))
+    cheapest = min(train, key=lambda m: (train[m][1], -train[m][0]))
+    oracle = {pid: min(labels[pid], key=lambda m: (-labels[pid][m][0], labels[pid][m][1])) for pid in prompt_ids}
+    rng = random.Random(0)
+    random_runs = [_outcome({pid: rng.choice(list(labels[pid])) for pid in prompt_ids}, labels) for _ in range(20)]
+    return {
+        "best_single": {"model": models[best], **singles[best].as_dict()},
+        "oracle": _outcome(oracle, labels).as_dict(),
+        "random": Outcome(float(np.mean([r.quality for r in random_runs])),
+                          float(np.mean([r.cost_per_1k for r in random_runs]))).as_dict(),
+        "cheapest": {"model": models[cheapest], **singles[cheapest].as_dict()},
+        "single_models": {models[m]: o.as_dict() for m, o in sorted(singles.items(), key=lambda kv: models[kv[0]])},
+    }
+
+
+def _requests(dataset: Dataset, prompts: list[Prompt]) -> list[engine.Request]:
+    requests = []
+    for prompt in prompts:
+        analysis, vector = analyze(prompt.text)  # the text only: no test label reaches the router
+        requests.append(engine.Request(
+            text=prompt.text, vector=vector, tokens=analysis.tokens, task_type=analysis.task_type,
+            task_confidence=analysis.task_confidence, domain=analysis.domain,
+            domain_confidence=analysis.domain_confidence, dataset_ids=(dataset.id,)))
+    return requests
+
+
+def evaluate(*, dataset_name: str, strategies: list[str] | None = None) -> dict[str, Any]:
+    dataset = Dataset.objects.filter(name=dataset_name).first()
+    if dataset is None:
+        raise OptiRouteError(f"unknown dataset {dataset_name!r}")
+    prompts = list(Prompt.objects.test().filter(dataset=dataset).order_by("id").only("id", "text"))
+    if not prompts or not Prompt.objects.train().filter(dataset=dataset).exists():
+        raise OptiRouteError(f"dataset {dataset_name!r} needs both a train and a test split")
+    names = strategies or list(engine.STRATEGIES)
+    unknown = [n for n in names if n not in engine.STRATEGIES]
+    if unknown:
+        raise OptiRouteError(f"unknown strategy {', '.join(unknown)}; known: {', '.join(engine.STRATEGIES)}")
+    snapshot = snapshots.get()
+    requests = _requests(dataset, prompts)
+    curves = {}
+    for name in names:
+        estimates = [engine.estimate(r, snapshot, engine.STRATEGIES[name]) for r in requests]
+        curves[name] = _sweep(prompts, estimates)
+    labels = _test_labels(dataset)  # read only now, to score the decisions made above
+    report_strategies = {}
+    for name, sweep in curves.items():
+        points = [(w, _outcome(choices, labels)) for w, choices in sweep]
+        report_strategies[name] = {"aiq": round(aiq([o for _, o in points]), 5),
+                                   "points": [{"cost_weight": round(w, 4), **o.as_dict()} for w, o in points]}
+    base = baselines(dataset, labels)
+    default = max(report_strategies, key=lambda n: report_strategies[n]["aiq"])
+    return {"dataset": dataset.name, "n_train": Prompt.objects.train().filter(dataset=dataset).count(),
+            "n_test": len(prompts), "baselines": base, "strategies": report_strategies,
+            "default_strategy": default, "targets": targets(base, report_strategies)}
+
+
+def _sweep(prompts: list[Prompt], estimates: list[engine.Estimates]) -> list[tuple[float, dict[int, int]]]:
+    sweep = []
+    for weight in np.linspace(0.0, 1.0, SWEEP_POINTS):
+        weights = {"accuracy": 1.0 - float(weight), "cost": float(weight)}
+        choices = {p.id: engine.choose(e, weights)[0].llm.id for p, e in zip(prompts, estimates)}
+        sweep.append((float(weight), choices))
+    return sweep
+
+
+def targets(base: dict[str, Any], strategies: dict[str, Any]) -> dict[str, Any]:
+    """Best quality kept (as a share of the best single model's) within 50% and 20% of its cost."""
+    best_q, best_c = base["best_single"]["quality"], base["best_single"]["cost_per_1k"]
+    out = {}
+    for name, data in strategies.items():
+        out[name] = {}
+        for share in (0.5, 0.2):
+            within = [p["quality"] for p in data["points"] if p["cost_per_1k"] <= share * best_c]
+            out[name][f"quality_ratio_at_{int(share * 100)}pct_cost"] = round(max(within) / best_q, 4) if within else None
+    return out
+
+
+def plot(report: dict[str, Any], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 6))
+    for name, outcome in report["baselines"]["single_models"].items():
+        ax.scatter(outcome["cost_per_1k"], outcome["quality"], color="grey", s=25)
+        ax.annotate(name.split("/")[-1], (outcome["cost_per_1k"], outcome["quality"]), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+    for key, marker in (("best_single", "*"), ("random", "x"), ("oracle", "D"), ("cheapest", "v")):
+        b = report["baselines"][key]
+        ax.scatter(b["cost_per_1k"], b["quality"], marker=marker, s=90, label=key.replace("_", " "), zorder=3)
+    for name, data in report["strategies"].items():
+        xs = [p["cost_per_1k"] for p in data["points"]]
+        ys = [p["quality"] for p in data["points"]]
+        ax.plot(xs, ys, marker="o", markersize=3, label=f"{name} (AIQ {data['aiq']:.3f})")
+    ax.set_xscale("symlog", linthresh=0.01)
+    ax.set_xlabel("cost per 1,000 requests (USD)")
+    ax.set_ylabel("quality (mean score on test prompts)")
+    ax.set_title(f"{report['dataset']}: {report['n_test']} test prompts, evidence from {report['n_train']} train prompts")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

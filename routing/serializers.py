@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from routing.models import SLIDERS
+
+
+class UnitFloat(serializers.FloatField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=0.0, max_value=1.0, **kwargs)
+
+
+class PreferencesSerializer(serializers.Serializer):
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {slider: UnitFloat(required=False) for slider in SLIDERS}
+
+    def to_internal_value(self, data: Any) -> dict[str, float]:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(SLIDERS))
+            if unknown:
+                raise serializers.ValidationError(
+                    f"unknown preference(s) {', '.join(unknown)}; sliders are {', '.join(SLIDERS)}")
+        return super().to_internal_value(data)
+
+
+class ConstraintsSerializer(serializers.Serializer):
+    max_cost_usd = serializers.FloatField(required=False, min_value=0.0)
+    max_latency_ms = serializers.FloatField(required=False, min_value=0.0)
+    min_context_window = serializers.IntegerField(required=False, min_value=1)
+    allowed_models = serializers.ListField(child=serializers.CharField(), required=False)
+    denied_models = serializers.ListField(child=serializers.CharField(), required=False)
+    licenses = serializers.ListField(child=serializers.CharField(), required=False)
+    local_only = serializers.BooleanField(required=False)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    f"unknown constraint(s) {', '.join(unknown)}; known: {', '.join(self.fields)}")
+        return super().to_internal_value(data)
+
+
+class RouteOptionsSerializer(serializers.Serializer):
+    """Routing options: the body of /api/v1/route and the `optiroute` field of chat completions."""
+
+    profile = serializers.CharField(required=False)
+    preferences = PreferencesSerializer(required=False)
+    constraints = ConstraintsSerializer(required=False)
+    strategy = serializers.CharField(required=False)
+    max_output_tokens = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
+
+
+class MessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "user", "assistant", "tool", "developer"])
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class RouteInputSerializer(RouteOptionsSerializer):
+    prompt = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
+    messages = MessageSerializer(many=True, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        text = attrs.get("prompt")
+        if text is None and attrs.get("messages"):
+            text = "\n".join(m["content"] for m in attrs["messages"] if m["role"] != "assistant")
+        if not text or not text.strip():
+            raise serializers.ValidationError({"prompt": "give a non-empty prompt (or messages)"})
+        attrs["text"] = text
+        return attrs
+
+
+class CandidateSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    utility = serializers.FloatField()
+    scores = serializers.DictField(child=serializers.FloatField())
+    expected_quality = serializers.FloatField()
+    quality_confidence = serializers.FloatField()
+    evidence_n = serializers.IntegerField()
+    expected_cost_usd = serializers.FloatField()
+    expected_latency_ms = serializers.FloatField()
+
+
+class DecisionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    model = serializers.CharField()
+    strategy = serializers.CharField()
+    profile = serializers.CharField()
+    weights = serializers.DictField(child=serializers.FloatField())
+    constraints = serializers.DictField()
+    analysis = serializers.DictField()
+    candidates = CandidateSerializer(many=True)
+    excluded = serializers.DictField(child=serializers.CharField())
+    neighbours = serializers.ListField(child=serializers.DictField())
+    filters = serializers.ListField(child=serializers.CharField())
+    fallback_reason = serializers.CharField(allow_null=True)
+    versions = serializers.DictField()
+    timings_ms = serializers.DictField(child=serializers.FloatField())
+    explanation = serializers.CharField()
