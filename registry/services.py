@@ -18,9 +18,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from registry.embedder import get_embedder
+from registry.importers import Errors, EvaluationImportError, ParsedData, parse, validate_models
+from registry.models import (
+    LLM,
+    Dataset,
+    EvaluationResult,
+    ImportJob,
+    ModelProfile,
+    Prompt,
+    Provider,
+)
 from registry.signals import evaluations_imported
-from registry.importers import EvaluationImportError, Errors, ParsedData, parse, validate_models
-from registry.models import LLM, Dataset, EvaluationResult, ImportJob, ModelProfile, Prompt, Provider
 
 logger = logging.getLogger(__name__)
 
@@ -157,8 +165,9 @@ def _register_models(parsed: ParsedData, report: ImportReport) -> dict[str, LLM]
     fallback_provider = parsed.default_provider or "unregistered"
     for name in sorted(names):
         spec = described.get(name, {"name": name})
-        if name in existing and len(spec) == 1:
-            continue  # named only: keep what the registry already knows
+        # Public formats only name models: a model the registry already knows keeps its record.
+        if name in existing and (len(spec) == 1 or parsed.default_provider):
+            continue
         llm, created = _upsert_model(spec, fallback_provider)
         existing[name] = llm
         if created:
@@ -167,13 +176,12 @@ def _register_models(parsed: ParsedData, report: ImportReport) -> dict[str, LLM]
 
 
 def _upsert_model(spec: dict[str, Any], fallback_provider: str) -> tuple[LLM, bool]:
-    provider_name = spec.get("provider") or fallback_provider
-    provider, _ = Provider.objects.get_or_create(
-        name=provider_name, defaults={"kind": Provider.Kind.EVALUATION})
     fields = {key: value for key, value in spec.items()
               if key not in {"name", "provider"} and value not in (None, "", [], {})}
-    fields["provider"] = provider
-    fields.setdefault("api_model_id", spec["name"])
+    if spec.get("provider") or not LLM.objects.filter(name=spec["name"]).exists():
+        fields["provider"], _ = Provider.objects.get_or_create(
+            name=spec.get("provider") or fallback_provider, defaults={"kind": Provider.Kind.EVALUATION})
+        fields.setdefault("api_model_id", spec["name"])
     llm, created = LLM.objects.update_or_create(name=spec["name"], defaults=fields)
     return llm, created
 
@@ -306,7 +314,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
                                    fmt=job.source_format, create_models=job.create_models, progress=progress)
     except EvaluationImportError as exc:
         _finish(job, ImportJob.Status.FAILED, errors=exc.errors)
-    except Exception as exc:  # noqa: BLE001 - the job must record any failure, then re-raise
+    except Exception as exc:
         _finish(job, ImportJob.Status.FAILED, errors=[f"internal error: {type(exc).__name__}"])
         raise
     else:

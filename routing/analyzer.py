@@ -315,7 +315,8 @@ class _Analyzer:
     @classmethod
     def of(cls, version: AnalyzerVersion) -> _Analyzer:
         # Trusted input: only analyzer_train writes this column.
-        estimators = pickle.loads(bytes(version.artifact))
+        # Safe: artifacts are written only by analyzer_train, never uploaded.
+        estimators = pickle.loads(bytes(version.artifact))  # noqa: S301
         ridge: RidgeCV | None = estimators["complexity"]
         return cls(
             version_id=version.pk, embedder=version.embedder,

@@ -20,5 +20,5 @@ def _retrain_analyzer(sender: Any, dataset_id: int, **kwargs: Any) -> None:
 
     try:
         analyzer_train_task.delay()
-    except Exception:  # noqa: BLE001 - a broker outage must not fail a committed import
+    except Exception:
         logging.getLogger(__name__).warning("could not queue analyzer retraining", exc_info=True)

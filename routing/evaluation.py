@@ -6,6 +6,7 @@ domains) are read only after every decision is made, to score them.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import defaultdict
 from dataclasses import dataclass
@@ -71,7 +72,7 @@ def aiq(points: list[Outcome]) -> float:
     for cost, quality in hull:
         best = max(best, quality)
         monotone.append((cost, best))
-    area = sum((c2 - c1) * (q1 + q2) / 2 for (c1, q1), (c2, q2) in zip(monotone, monotone[1:]))
+    area = sum((c2 - c1) * (q1 + q2) / 2 for (c1, q1), (c2, q2) in itertools.pairwise(monotone))
     area += (pts[-1][0] - monotone[-1][0]) * monotone[-1][1]
     return area / pts[-1][0]
 
@@ -81,7 +82,7 @@ def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float
 
 
 def baselines(dataset: Dataset, labels: dict[int, dict[int, tuple[float, float]]]) -> dict[str, Any]:
-    models = {m.id: m.name for m in LLM.objects.filter(id__in={l for r in labels.values() for l in r})}
+    models = {m.id: m.name for m in LLM.objects.filter(id__in={llm for row in labels.values() for llm in row})}
     prompt_ids = list(labels)
     singles = {llm_id: _outcome({pid: llm_id for pid in prompt_ids if llm_id in labels[pid]}, labels)
                for llm_id in models}

@@ -81,7 +81,7 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
         priors[(llm_id, None, task_type)] = Prior(sum(q * n for q, n in items) / total, total, "evaluations")
     for llm in models.values():
         _benchmark_priors(llm, priors)
-    for (llm_id, _ds), vector in list(vectors.items()):
+    for llm_id, _ds in list(vectors):
         same = [v for (other, _), v in vectors.items() if other == llm_id]
         vectors[(llm_id, None)] = np.mean(same, axis=0)
     return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, vectors)

@@ -77,7 +77,8 @@ def test_a_single_slider_overrides_the_profile(api):
 @pytest.mark.parametrize("constraints,check", [
     ({"local_only": True}, lambda m: m.provider.kind == Provider.Kind.LOCAL),
     ({"licenses": ["apache-2.0"]}, lambda m: m.license == "apache-2.0"),
-    ({"denied_models": ["gpt-4o", "claude-3-5-sonnet-20241022"]}, lambda m: m.name not in {"gpt-4o", "claude-3-5-sonnet-20241022"}),
+    ({"denied_models": ["gpt-4o", "claude-3-5-sonnet-20241022"]},
+     lambda m: m.name not in {"gpt-4o", "claude-3-5-sonnet-20241022"}),
     ({"allowed_models": ["gpt-4o-mini", "deepseek-chat"]}, lambda m: m.name in {"gpt-4o-mini", "deepseek-chat"}),
     ({"min_context_window": 500000}, lambda m: m.context_window >= 500000),
     ({"max_cost_usd": 0.0001}, lambda m: m.estimated_cost_usd(20, 256) <= 0.0001),
