@@ -174,6 +174,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 OPTIROUTE_EMBEDDER = env_str("OPTIROUTE_EMBEDDER", "minilm-static")
 OPTIROUTE_DATA_DIR = env_str("OPTIROUTE_DATA_DIR", str(BASE_DIR / ".data"))
 
+# Inference: per-call timeout, retries on retryable errors, circuit breaker per model.
+LLM_CALL_TIMEOUT_S = env_float("LLM_CALL_TIMEOUT_S", 30.0)
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
+LLM_RETRY_BACKOFF_S = env_float("LLM_RETRY_BACKOFF_S", 0.25)
+CIRCUIT_FAILURES = env_int("CIRCUIT_FAILURES", 5, 1)
+CIRCUIT_WINDOW_S = env_int("CIRCUIT_WINDOW_S", 60, 1)
+CIRCUIT_COOLDOWN_S = env_int("CIRCUIT_COOLDOWN_S", 30, 1)
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "optiroute.api_errors.exception_handler",

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from routing.auth import ApiKeyAuthentication
-from routing.serializers import DecisionSerializer, RouteInputSerializer
-from routing.services import decision_make
+from routing.serializers import (
+    ChatCompletionInputSerializer,
+    ChatCompletionOutputSerializer,
+    DecisionSerializer,
+    ModelListSerializer,
+    RouteInputSerializer,
+)
+from routing.services import ChatRequest, chat_complete, chat_prepare, chat_stream, decision_make, models_for_key
 
 
 class RouteView(APIView):
@@ -25,3 +32,40 @@ class RouteView(APIView):
                                api_key=request.auth, strategy=v.get("strategy"),
                                output_tokens=v.get("max_output_tokens"))
         return Response(DecisionSerializer(routed.decision.as_dict()).data)
+
+
+class ChatCompletionsView(APIView):
+    """OpenAI-compatible chat completions, routed; `stream: true` streams server-sent events."""
+
+    authentication_classes = [ApiKeyAuthentication]
+
+    @extend_schema(request=ChatCompletionInputSerializer, responses={200: ChatCompletionOutputSerializer})
+    def post(self, request: Request) -> Response | StreamingHttpResponse:
+        data = ChatCompletionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        chat = ChatRequest(model=v["model"], messages=[{"role": m["role"], "content": m["content"]} for m in v["messages"]],
+                           max_tokens=v.get("max_completion_tokens") or v.get("max_tokens"),
+                           temperature=v.get("temperature"), options=v.get("optiroute"))
+        prepared = chat_prepare(request=chat, api_key=request.auth)
+        if v["stream"]:
+            include_usage = bool((v.get("stream_options") or {}).get("include_usage"))
+            response = StreamingHttpResponse(chat_stream(prepared=prepared, include_usage=include_usage),
+                                             content_type="text/event-stream")
+            response["Cache-Control"] = "no-cache"
+        else:
+            response = Response(chat_complete(prepared=prepared))
+        response["x-optiroute-decision-id"] = str(prepared.decision.id)
+        if prepared.chain.models:
+            response["x-optiroute-model"] = (prepared.decision.answered_by or prepared.chain.models[0]).name
+        return response
+
+
+class ModelsView(APIView):
+    """The routing profiles and the models this key may use."""
+
+    authentication_classes = [ApiKeyAuthentication]
+
+    @extend_schema(responses={200: ModelListSerializer})
+    def get(self, request: Request) -> Response:
+        return Response({"object": "list", "data": models_for_key(api_key=request.auth)})

@@ -40,7 +40,7 @@ class Cohort(models.Model):
     allowed_models = models.ManyToManyField(LLM, blank=True, related_name="cohorts")
     constraints = models.JSONField(default=dict, blank=True)
     baseline_model = models.ForeignKey(LLM, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    monthly_budget_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    monthly_budget_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -129,6 +129,10 @@ class Decision(models.Model):
     versions = models.JSONField(default=dict)
     timings = models.JSONField(default=dict)
     explanation = models.TextField(blank=True)
+    # Inference: who answered after fallbacks, each attempt, and what the caller was told.
+    answered_by = models.ForeignKey(LLM, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    attempts = models.JSONField(default=list, blank=True)
+    notices = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -142,4 +146,32 @@ class Decision(models.Model):
             "excluded": self.excluded, "neighbours": self.neighbours, "filters": self.filters,
             "fallback_reason": self.fallback_reason or None, "versions": self.versions,
             "timings_ms": self.timings, "explanation": self.explanation,
+            "answered_by": self.answered_by.name if self.answered_by else None,
+            "attempts": self.attempts, "notices": self.notices,
         }
+
+
+class UsageQuerySet(models.QuerySet["Usage"]):
+    def this_month(self) -> UsageQuerySet:
+        now = timezone.now()
+        return self.filter(created_at__year=now.year, created_at__month=now.month)
+
+    def spent_usd(self) -> float:
+        return float(self.aggregate(total=models.Sum("cost_usd"))["total"] or 0.0)
+
+
+class Usage(models.Model):
+    """One answered call: tokens, cost and saving, accounted exactly once (one row per decision)."""
+
+    decision = models.OneToOneField(Decision, on_delete=models.CASCADE, related_name="usage")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage")
+    cohort = models.ForeignKey(Cohort, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage")
+    llm = models.ForeignKey(LLM, on_delete=models.SET_NULL, null=True, related_name="usage")
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.FloatField(default=0.0)
+    baseline_cost_usd = models.FloatField(null=True)
+    saving_usd = models.FloatField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = UsageQuerySet.as_manager()

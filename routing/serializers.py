@@ -99,3 +99,63 @@ class DecisionSerializer(serializers.Serializer):
     versions = serializers.DictField()
     timings_ms = serializers.DictField(child=serializers.FloatField())
     explanation = serializers.CharField()
+
+
+class ContentField(serializers.Field):
+    """OpenAI message content: a string, or a list of parts of which the text parts count."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if isinstance(data, str):
+            return data
+        if isinstance(data, list) and all(isinstance(p, dict) for p in data):
+            return "".join(str(p.get("text", "")) for p in data if p.get("type") == "text")
+        raise serializers.ValidationError("content must be a string or a list of content parts")
+
+    def to_representation(self, value: Any) -> str:
+        return str(value)
+
+
+class ChatMessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "developer", "user", "assistant", "tool"])
+    content = ContentField(allow_null=True, required=False, default="")
+
+
+class ChatOptionsSerializer(RouteOptionsSerializer):
+    allow_escalation = serializers.BooleanField(required=False, default=False)
+
+
+class StreamOptionsSerializer(serializers.Serializer):
+    include_usage = serializers.BooleanField(required=False, default=False)
+
+
+class ChatCompletionInputSerializer(serializers.Serializer):
+    model = serializers.CharField(help_text="optiroute/auto, optiroute/<profile>, or a registered model's name")
+    messages = ChatMessageSerializer(many=True, allow_empty=False)
+    stream = serializers.BooleanField(required=False, default=False)
+    stream_options = StreamOptionsSerializer(required=False)
+    max_tokens = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    max_completion_tokens = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    temperature = serializers.FloatField(required=False, min_value=0.0, max_value=2.0, allow_null=True)
+    optiroute = ChatOptionsSerializer(required=False)
+
+    def validate_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for message in messages:
+            message["content"] = message.get("content") or ""
+        if not any(m["content"].strip() for m in messages if m["role"] in ("user", "system", "developer")):
+            raise serializers.ValidationError("at least one user or system message needs text")
+        return messages
+
+
+class ChatCompletionOutputSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField()
+    created = serializers.IntegerField()
+    model = serializers.CharField()
+    choices = serializers.ListField(child=serializers.DictField())
+    usage = serializers.DictField()
+    optiroute = serializers.DictField()
+
+
+class ModelListSerializer(serializers.Serializer):
+    object = serializers.CharField()
+    data = serializers.ListField(child=serializers.DictField())

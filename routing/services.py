@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from optiroute.api_errors import OptiRouteError
 from registry.embedder import get_embedder
-from routing import engine
+from registry.models import LLM
+from registry.services import estimate_tokens
+from routing import circuit, engine, inference
 from routing.analyzer import analyze
-from routing.models import SLIDERS, ApiKey, Cohort, Decision, PreferenceProfile
+from routing.models import SLIDERS, ApiKey, Cohort, Decision, PreferenceProfile, Usage
+from routing.providers import ChatCall, ProviderError, unusable_reason
 from routing.snapshot import snapshots
 
 ENGINE_VERSION = "1"
@@ -127,3 +133,199 @@ def _cohort(name: str | None) -> Cohort:
     if found is None:
         raise OptiRouteError(f"unknown cohort {name!r}")
     return found
+
+
+# ------------------------------------------------------------------ chat completions
+
+PROFILE_PREFIX = "optiroute/"
+
+
+@dataclass
+class ChatRequest:
+    model: str
+    messages: list[dict[str, str]]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    options: dict[str, Any] | None = None
+
+
+@dataclass
+class PreparedChat:
+    decision: Decision
+    chain: inference.Chain
+    call: ChatCall
+    api_key: ApiKey
+
+
+def _budget_left(cohort: Cohort) -> float | None:
+    if cohort.monthly_budget_usd is None:
+        return None
+    left = float(cohort.monthly_budget_usd) - Usage.objects.filter(cohort=cohort).this_month().spent_usd()
+    if left <= 0:
+        raise OptiRouteError(f"the monthly budget of ${cohort.monthly_budget_usd} for cohort {cohort.name} is spent; "
+                             "it renews on the 1st or an admin can raise it", status=429, code="budget_exhausted")
+    return left
+
+
+def chat_prepare(*, request: ChatRequest, api_key: ApiKey) -> PreparedChat:
+    """Decide which model answers (or check the one named), and the fallback chain."""
+    cohort = api_key.cohort
+    options = dict(request.options or {})
+    constraints = dict(options.get("constraints") or {})
+    left = _budget_left(cohort)
+    if left is not None:
+        constraints["max_cost_usd"] = min(constraints.get("max_cost_usd", left), left)
+    text = "\n".join(m["content"] for m in request.messages if m["role"] != "assistant")
+    call = ChatCall(model_id="", messages=request.messages, max_tokens=request.max_tokens,
+                    temperature=request.temperature, timeout_s=settings.LLM_CALL_TIMEOUT_S)
+    if request.model.startswith(PROFILE_PREFIX):
+        profile = request.model[len(PROFILE_PREFIX):]
+        routed = decision_make(
+            text=text, profile=None if profile == "auto" else profile, preferences=options.get("preferences"),
+            constraints=constraints, cohort=cohort, api_key=api_key, strategy=options.get("strategy"),
+            mode=Decision.Mode.CHAT, output_tokens=request.max_tokens or options.get("max_output_tokens"),
+            unavailable=circuit.open_circuits(snapshots.get().models))
+        chain = inference.chain_build(routed.ranking, allow_escalation=bool(options.get("allow_escalation")))
+        return PreparedChat(routed.decision, chain, call, api_key)
+    return PreparedChat(*_pinned(request.model, text, cohort, api_key), call, api_key)
+
+
+def _pinned(name: str, text: str, cohort: Cohort, api_key: ApiKey) -> tuple[Decision, inference.Chain]:
+    """A model named by the caller: no routing, but the cohort's pool and constraints still hold."""
+    llm = LLM.objects.select_related("provider").filter(name=name, is_active=True).first()
+    if llm is None:
+        raise OptiRouteError(f"unknown model {name!r}; GET /v1/models lists the models and profiles you may use",
+                             status=404, code="model_not_found")
+    pool = set(cohort.allowed_models.values_list("id", flat=True))
+    denied = (cohort.constraints or {}).get("denied_models", [])
+    if (pool and llm.id not in pool) or llm.name in denied:
+        raise OptiRouteError(f"model {name!r} is outside the model pool of cohort {cohort.name}",
+                             status=403, code="model_not_allowed")
+    decision = Decision.objects.create(
+        mode=Decision.Mode.CHAT, api_key=api_key, cohort=cohort, chosen_model=llm, strategy="pinned",
+        analysis={"tokens": estimate_tokens(text)}, explanation=f"The caller named {llm.name}; no routing.")
+    reason = unusable_reason(llm)
+    chain = inference.Chain(models=[] if reason else [llm])
+    if reason:
+        chain.attempts.append({"model": llm.name, "outcome": "skipped", "error": reason})
+    return decision, chain
+
+
+def _cost(llm: LLM, input_tokens: int, output_tokens: int) -> float:
+    return llm.estimated_cost_usd(input_tokens, output_tokens) or 0.0
+
+
+def usage_record(*, prepared: PreparedChat, llm: LLM, input_tokens: int, output_tokens: int) -> Usage:
+    """Account one answered call, once: the decision is the key."""
+    cohort = prepared.api_key.cohort
+    cost = _cost(llm, input_tokens, output_tokens)
+    baseline = cohort.baseline_model
+    baseline_cost = _cost(baseline, input_tokens, output_tokens) if baseline else None
+    usage, _ = Usage.objects.get_or_create(decision=prepared.decision, defaults={
+        "api_key": prepared.api_key, "cohort": cohort, "llm": llm, "input_tokens": input_tokens,
+        "output_tokens": output_tokens, "cost_usd": cost, "baseline_cost_usd": baseline_cost,
+        "saving_usd": None if baseline_cost is None else baseline_cost - cost})
+    return usage
+
+
+def _finish_decision(prepared: PreparedChat, llm: LLM | None) -> None:
+    decision = prepared.decision
+    decision.answered_by = llm
+    decision.attempts = prepared.chain.attempts
+    decision.notices = prepared.chain.notices
+    decision.save(update_fields=["answered_by", "attempts", "notices"])
+
+
+def optiroute_field(prepared: PreparedChat, usage: Usage | None) -> dict[str, Any]:
+    decision = prepared.decision
+    return {"decision_id": str(decision.id), "chosen_model": decision.chosen_model.name if decision.chosen_model else None,
+            "model": decision.answered_by.name if decision.answered_by else None,
+            "strategy": decision.strategy, "cost_usd": usage.cost_usd if usage else None,
+            "baseline_cost_usd": usage.baseline_cost_usd if usage else None,
+            "saving_usd": usage.saving_usd if usage else None, "notices": decision.notices,
+            "fallback_reason": decision.fallback_reason or None}
+
+
+def chat_complete(*, prepared: PreparedChat) -> dict[str, Any]:
+    try:
+        completion, llm = inference.complete(prepared.chain, prepared.call)
+    except inference.AllProvidersFailed as exc:
+        _finish_decision(prepared, None)
+        raise OptiRouteError(exc.message, status=502, code="upstream_failed",
+                             details={"decision_id": str(prepared.decision.id), "attempts": exc.attempts}) from exc
+    input_tokens = completion.input_tokens or estimate_tokens(" ".join(m["content"] for m in prepared.call.messages))
+    output_tokens = completion.output_tokens or estimate_tokens(completion.content)
+    with transaction.atomic():
+        _finish_decision(prepared, llm)
+        usage = usage_record(prepared=prepared, llm=llm, input_tokens=input_tokens, output_tokens=output_tokens)
+    return {
+        "id": f"chatcmpl-{prepared.decision.id.hex}", "object": "chat.completion",
+        "created": int(prepared.decision.created_at.timestamp()), "model": llm.name,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.content},
+                     "finish_reason": completion.finish_reason}],
+        "usage": {"prompt_tokens": input_tokens, "completion_tokens": output_tokens,
+                  "total_tokens": input_tokens + output_tokens},
+        "optiroute": optiroute_field(prepared, usage)}
+
+
+def chat_stream(*, prepared: PreparedChat, include_usage: bool = False) -> Iterator[str]:
+    """Server-sent events exactly as OpenAI streams them, then OptiRoute's own field, then [DONE]."""
+    base = {"id": f"chatcmpl-{prepared.decision.id.hex}", "object": "chat.completion.chunk",
+            "created": int(prepared.decision.created_at.timestamp())}
+    answered: LLM | None = None
+    content: list[str] = []
+    tokens_in = tokens_out = None
+    finish = "stop"
+    try:
+        for llm, delta in inference.stream(prepared.chain, prepared.call):
+            if answered is None:
+                answered = llm
+                yield _sse({**base, "model": llm.name, "choices": [
+                    {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+            if delta.content:
+                content.append(delta.content)
+                yield _sse({**base, "model": llm.name, "choices": [
+                    {"index": 0, "delta": {"content": delta.content}, "finish_reason": None}]})
+            tokens_in = delta.input_tokens if delta.input_tokens is not None else tokens_in
+            tokens_out = delta.output_tokens if delta.output_tokens is not None else tokens_out
+            finish = delta.finish_reason or finish
+    except ProviderError as exc:
+        _finish_decision(prepared, answered if content else None)
+        yield _sse({"error": {"message": exc.message, "type": "upstream_failed", "code": "upstream_failed",
+                              "decision_id": str(prepared.decision.id)}})
+        yield "data: [DONE]\n\n"
+        return
+    assert answered is not None
+    tokens_in = tokens_in or estimate_tokens(" ".join(m["content"] for m in prepared.call.messages))
+    tokens_out = tokens_out or estimate_tokens("".join(content))
+    with transaction.atomic():
+        _finish_decision(prepared, answered)
+        usage = usage_record(prepared=prepared, llm=answered, input_tokens=tokens_in, output_tokens=tokens_out)
+    final: dict[str, Any] = {**base, "model": answered.name,
+                             "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
+                             "optiroute": optiroute_field(prepared, usage)}
+    yield _sse(final)
+    if include_usage:
+        yield _sse({**base, "model": answered.name, "choices": [],
+                    "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
+                              "total_tokens": tokens_in + tokens_out}})
+    yield "data: [DONE]\n\n"
+
+
+def _sse(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload)}\n\n"
+
+
+def models_for_key(*, api_key: ApiKey) -> list[dict[str, Any]]:
+    """What GET /v1/models lists: the routing profiles, then the models of the key's pool."""
+    created = int(api_key.created_at.timestamp())
+    entries = [{"id": f"{PROFILE_PREFIX}auto", "object": "model", "created": created, "owned_by": "optiroute"}]
+    entries += [{"id": f"{PROFILE_PREFIX}{name}", "object": "model", "created": created, "owned_by": "optiroute"}
+                for name in PreferenceProfile.objects.order_by("name").values_list("name", flat=True)]
+    models = LLM.objects.active().select_related("provider").order_by("name")
+    pool = api_key.cohort.allowed_models.all()
+    if pool.exists():
+        models = models.filter(id__in=pool)
+    entries += [{"id": m.name, "object": "model", "created": int(m.created_at.timestamp()),
+                 "owned_by": m.provider.name, "optiroute": {"callable": not unusable_reason(m)}} for m in models]
+    return entries

@@ -4,4 +4,6 @@ from routing import api
 
 urlpatterns = [
     path("api/v1/route", api.RouteView.as_view(), name="route"),
+    path("v1/chat/completions", api.ChatCompletionsView.as_view(), name="chat-completions"),
+    path("v1/models", api.ModelsView.as_view(), name="models"),
 ]

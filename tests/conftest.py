@@ -17,6 +17,21 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("OPTIROUTE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+@pytest.fixture(autouse=True)
+def fresh_routing_state() -> Iterator[None]:
+    """Each test sees its own registry: drop the in-process snapshot and shared circuit state."""
+    from routing import circuit
+    from routing.snapshot import snapshots
+
+    snapshots.clear()
+    client = circuit._redis()
+    if client is not None:
+        for key in client.scan_iter("optiroute:circuit:*"):
+            client.delete(key)
+    yield
+    snapshots.clear()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.exists():

@@ -7,17 +7,9 @@ from rest_framework.test import APIClient
 from registry.models import LLM, Provider
 from routing.models import Decision
 from routing.services import api_key_create
-from routing.snapshot import snapshots
 
 pytestmark = pytest.mark.django_db
 CODE_PROMPT = "Write a Python function that returns the n-th Fibonacci number."
-
-
-@pytest.fixture(autouse=True)
-def fresh_snapshot():
-    snapshots.clear()
-    yield
-    snapshots.clear()
 
 
 @pytest.fixture

@@ -1,0 +1,37 @@
+"""Providers: one module each. To add one, see CONTRIBUTING.md."""
+
+from __future__ import annotations
+
+from registry.models import LLM, Provider
+from routing.providers.anthropic import AnthropicProvider
+from routing.providers.base import ChatCall, ChatProvider, Completion, Delta, ProviderError
+from routing.providers.local import LocalProvider
+from routing.providers.openai_compat import OpenAICompatibleProvider
+
+PROVIDER_CLASSES: dict[str, type[ChatProvider]] = {
+    Provider.Kind.OPENAI: OpenAICompatibleProvider,
+    Provider.Kind.ANTHROPIC: AnthropicProvider,
+    Provider.Kind.LOCAL: LocalProvider,
+}
+
+
+def provider_for(llm: LLM) -> ChatProvider:
+    cls = PROVIDER_CLASSES.get(llm.provider.kind)
+    if cls is None:
+        raise ProviderError(f"{llm.name} is known only from evaluation data; no API serves it", retryable=False)
+    return cls(llm)
+
+
+def unusable_reason(llm: LLM) -> str:
+    """Why this model cannot be called now ('' when it can): credentials are checked, never logged."""
+    provider = llm.provider
+    if provider.kind == Provider.Kind.EVALUATION:
+        return "known only from evaluation data"
+    if provider.kind != Provider.Kind.LOCAL and not provider.base_url:
+        return f"provider {provider.name} has no base URL"
+    if provider.api_key_env and not provider.api_key():
+        return f"no credentials: {provider.api_key_env} is not set"
+    return ""
+
+
+__all__ = ["ChatCall", "ChatProvider", "Completion", "Delta", "ProviderError", "provider_for", "unusable_reason"]

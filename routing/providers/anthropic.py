@@ -1,0 +1,95 @@
+"""Anthropic's Messages API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from routing.providers.base import ChatCall, ChatProvider, Completion, Delta, ProviderError, status_error
+from routing.providers.http import client_for
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 1024  # the Messages API requires max_tokens
+
+
+class AnthropicProvider(ChatProvider):
+    def _headers(self) -> dict[str, str]:
+        return {"x-api-key": self.provider.api_key(), "anthropic-version": API_VERSION}
+
+    def _body(self, call: ChatCall, stream: bool) -> dict[str, Any]:
+        system = "\n\n".join(m["content"] for m in call.messages if m["role"] in ("system", "developer"))
+        turns = [{"role": m["role"], "content": m["content"]} for m in call.messages if m["role"] in ("user", "assistant")]
+        body: dict[str, Any] = {"model": call.model_id, "messages": turns, "stream": stream,
+                                "max_tokens": call.max_tokens or DEFAULT_MAX_TOKENS}
+        if system:
+            body["system"] = system
+        if call.temperature is not None:
+            body["temperature"] = min(call.temperature, 1.0)
+        return body
+
+    def complete(self, call: ChatCall) -> Completion:
+        try:
+            response = client_for(self.provider.base_url).post(
+                "v1/messages", json=self._body(call, False), headers=self._headers(), timeout=call.timeout_s)
+        except httpx.TimeoutException as exc:
+            raise ProviderError(f"{self.provider.name} timed out after {call.timeout_s:g} s", retryable=True) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"{self.provider.name} unreachable: {type(exc).__name__}", retryable=True) from exc
+        if response.status_code >= 400:
+            raise status_error(response.status_code, response.text, self.provider.name)
+        try:
+            data = response.json()
+            text = "".join(block.get("text", "") for block in data["content"] if block.get("type") == "text")
+            usage = data.get("usage") or {}
+            return Completion(content=text, finish_reason=_finish(data.get("stop_reason")),
+                              input_tokens=int(usage.get("input_tokens", 0)),
+                              output_tokens=int(usage.get("output_tokens", 0)))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderError(f"{self.provider.name} sent a malformed response", retryable=False) from exc
+
+    def stream(self, call: ChatCall) -> Iterator[Delta]:
+        try:
+            with client_for(self.provider.base_url).stream(
+                    "POST", "v1/messages", json=self._body(call, True), headers=self._headers(),
+                    timeout=call.timeout_s) as response:
+                if response.status_code >= 400:
+                    raise status_error(response.status_code, response.read().decode(errors="replace"),
+                                       self.provider.name)
+                yield from self._events(response)
+        except httpx.TimeoutException as exc:
+            raise ProviderError(f"{self.provider.name} timed out after {call.timeout_s:g} s", retryable=True) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"{self.provider.name} stream broke: {type(exc).__name__}", retryable=True) from exc
+
+    def _events(self, response: httpx.Response) -> Iterator[Delta]:
+        input_tokens = output_tokens = 0
+        finish = "stop"
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            try:
+                event = json.loads(line[5:].strip())
+            except ValueError as exc:
+                raise ProviderError(f"{self.provider.name} sent a malformed stream event", retryable=False) from exc
+            kind = event.get("type")
+            if kind == "message_start":
+                input_tokens = int(event["message"].get("usage", {}).get("input_tokens", 0))
+            elif kind == "content_block_delta" and event["delta"].get("type") == "text_delta":
+                yield Delta(content=event["delta"]["text"])
+            elif kind == "message_delta":
+                output_tokens = int(event.get("usage", {}).get("output_tokens", output_tokens))
+                finish = _finish(event.get("delta", {}).get("stop_reason"))
+            elif kind == "message_stop":
+                yield Delta(finish_reason=finish, input_tokens=input_tokens, output_tokens=output_tokens)
+                return
+            elif kind == "error":
+                raise ProviderError(f"{self.provider.name} stream error: {event.get('error', {}).get('message', '')}",
+                                    retryable=True)
+        raise ProviderError(f"{self.provider.name} ended the stream early", retryable=True)
+
+
+def _finish(stop_reason: str | None) -> str:
+    return "length" if stop_reason == "max_tokens" else "stop"

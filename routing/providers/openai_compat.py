@@ -1,0 +1,86 @@
+"""OpenAI-compatible chat completions: OpenAI, vLLM, Ollama, llama.cpp server, Together, Groq, OpenRouter..."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from routing.providers.base import ChatCall, ChatProvider, Completion, Delta, ProviderError, status_error
+from routing.providers.http import client_for
+
+
+class OpenAICompatibleProvider(ChatProvider):
+    def _headers(self) -> dict[str, str]:
+        key = self.provider.api_key()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _body(self, call: ChatCall, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": call.model_id, "messages": call.messages, "stream": stream, **call.extra}
+        if call.max_tokens is not None:
+            body["max_tokens"] = call.max_tokens
+        if call.temperature is not None:
+            body["temperature"] = call.temperature
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def complete(self, call: ChatCall) -> Completion:
+        try:
+            response = client_for(self.provider.base_url).post(
+                "chat/completions", json=self._body(call, False), headers=self._headers(), timeout=call.timeout_s)
+        except httpx.TimeoutException as exc:
+            raise ProviderError(f"{self.provider.name} timed out after {call.timeout_s:g} s", retryable=True) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"{self.provider.name} unreachable: {type(exc).__name__}", retryable=True) from exc
+        if response.status_code >= 400:
+            raise status_error(response.status_code, response.text, self.provider.name)
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            usage = data.get("usage") or {}
+            return Completion(content=choice["message"]["content"] or "",
+                              finish_reason=choice.get("finish_reason") or "stop",
+                              input_tokens=int(usage.get("prompt_tokens", 0)),
+                              output_tokens=int(usage.get("completion_tokens", 0)))
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise ProviderError(f"{self.provider.name} sent a malformed response", retryable=False) from exc
+
+    def stream(self, call: ChatCall) -> Iterator[Delta]:
+        client = client_for(self.provider.base_url)
+        try:
+            with client.stream("POST", "chat/completions", json=self._body(call, True), headers=self._headers(),
+                               timeout=call.timeout_s) as response:
+                if response.status_code >= 400:
+                    raise status_error(response.status_code, response.read().decode(errors="replace"),
+                                       self.provider.name)
+                yield from self._events(response)
+        except httpx.TimeoutException as exc:
+            raise ProviderError(f"{self.provider.name} timed out after {call.timeout_s:g} s", retryable=True) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"{self.provider.name} stream broke: {type(exc).__name__}", retryable=True) from exc
+
+    def _events(self, response: httpx.Response) -> Iterator[Delta]:
+        finish: str | None = None
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                yield Delta(finish_reason=finish or "stop")
+                return
+            try:
+                chunk = json.loads(payload)
+            except ValueError as exc:
+                raise ProviderError(f"{self.provider.name} sent a malformed stream event", retryable=False) from exc
+            usage = chunk.get("usage") or {}
+            for choice in chunk.get("choices") or []:
+                finish = choice.get("finish_reason") or finish
+                text = (choice.get("delta") or {}).get("content") or ""
+                if text:
+                    yield Delta(content=text)
+            if usage:
+                yield Delta(input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens"))
+        raise ProviderError(f"{self.provider.name} ended the stream before [DONE]", retryable=True)

@@ -1,0 +1,117 @@
+"""A real local HTTP server that speaks the OpenAI chat-completions protocol, with failure modes.
+
+The model name in the request picks the behaviour: fake-ok answers; fake-slow sleeps past
+any timeout; fake-429 and fake-500 answer with those statuses; fake-badjson sends broken
+JSON; fake-cut breaks the connection mid-answer (mid-stream when streaming).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+WORDS = ["Hello", " from", " the", " local", " provider", "."]
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeOpenAIServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        model = body.get("model", "")
+        self.server.calls[model] += 1
+        self.server.last_auth = self.headers.get("Authorization", "")
+        behaviour = getattr(self, "_" + model.replace("fake-", "").replace("-", "_"), None)
+        if behaviour is None:
+            return self._send(404, {"error": {"message": f"no model {model}"}})
+        behaviour(body)
+
+    def _ok(self, body: dict[str, Any]) -> None:
+        if self.server.delay_s:
+            time.sleep(self.server.delay_s)
+        if body.get("stream"):
+            return self._stream(body, cut=False)
+        self._send(200, {"id": "x", "object": "chat.completion", "model": body["model"],
+                         "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(WORDS)},
+                                      "finish_reason": "stop"}],
+                         "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18}})
+
+    def _slow(self, body: dict[str, Any]) -> None:
+        time.sleep(3)
+        self._ok(body)
+
+    def _429(self, body: dict[str, Any]) -> None:
+        self._send(429, {"error": {"message": "rate limited"}})
+
+    def _500(self, body: dict[str, Any]) -> None:
+        self._send(500, {"error": {"message": "boom"}})
+
+    def _badjson(self, body: dict[str, Any]) -> None:
+        raw = b'{"choices": [{"message": '
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _cut(self, body: dict[str, Any]) -> None:
+        if body.get("stream"):
+            return self._stream(body, cut=True)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "500")
+        self.end_headers()
+        self.wfile.write(b'{"choices": [')  # then the connection closes, short of Content-Length
+
+    def _stream(self, body: dict[str, Any], *, cut: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for index, word in enumerate(WORDS):
+            if cut and index == 2:
+                self.wfile.flush()
+                return  # the connection closes without [DONE]
+            chunk = {"id": "x", "object": "chat.completion.chunk", "model": body["model"],
+                     "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        final = {"id": "x", "object": "chat.completion.chunk", "model": body["model"],
+                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        usage = {"id": "x", "object": "chat.completion.chunk", "model": body["model"], "choices": [],
+                 "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18}}
+        self.wfile.write(f"data: {json.dumps(final)}\n\ndata: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        raw = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+
+class FakeOpenAIServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.calls: Counter[str] = Counter()
+        self.last_auth = ""
+        self.delay_s = delay_s
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that time out hang up on purpose; their broken pipes are expected
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
