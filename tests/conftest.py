@@ -32,6 +32,17 @@ def fresh_routing_state() -> Iterator[None]:
     snapshots.clear()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def close_stray_connections(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """Live-server threads keep pooled connections; end them so the test database can be dropped."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.exists():

@@ -20,7 +20,7 @@ WORDS = ["Hello", " from", " the", " local", " provider", "."]
 class Handler(BaseHTTPRequestHandler):
     server: FakeOpenAIServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_POST(self) -> None:
