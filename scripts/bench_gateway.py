@@ -1,0 +1,95 @@
+"""The time OptiRoute adds around a provider call: a local OpenAI-protocol server, called directly
+and through OptiRoute (gunicorn, as `make run` serves it), at concurrency 1 and 8. Loopback only."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "optiroute.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from registry.models import LLM, Provider  # noqa: E402
+from routing.models import Cohort  # noqa: E402
+from routing.services import api_key_create  # noqa: E402
+from tests.openai_server import FakeOpenAIServer  # noqa: E402
+
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+REQUESTS = 400
+BODY = {"messages": [{"role": "user", "content": "Summarise the plot of Hamlet in one sentence."}], "max_tokens": 32}
+
+
+def setup(provider_url: str) -> str:
+    provider, _ = Provider.objects.update_or_create(name="bench-local", defaults={
+        "kind": "openai", "base_url": provider_url, "api_key_env": ""})
+    LLM.objects.update_or_create(name="bench-echo", defaults={
+        "provider": provider, "api_model_id": "fake-ok", "input_price_per_mtok": 0.1, "output_price_per_mtok": 0.1,
+        "context_window": 32000, "benchmarks": [{"name": "b", "score": 0.5, "task_type": "", "source": "bench"}]})
+    cohort, _ = Cohort.objects.get_or_create(name="bench")
+    cohort.allowed_models.set(LLM.objects.filter(name="bench-echo"))
+    return api_key_create(cohort_name="bench", label="bench_gateway")[1]
+
+
+def timed(client: httpx.Client, url: str, body: dict[str, object], headers: dict[str, str]) -> float:
+    started = time.perf_counter()
+    response = client.post(url, json=body, headers=headers, timeout=30)
+    response.raise_for_status()
+    return (time.perf_counter() - started) * 1000
+
+
+def run(url: str, body: dict[str, object], headers: dict[str, str], concurrency: int) -> list[float]:
+    with httpx.Client(limits=httpx.Limits(max_connections=concurrency)) as client:
+        for _ in range(20):
+            timed(client, url, body, headers)
+        with ThreadPoolExecutor(concurrency) as pool:
+            return list(pool.map(lambda _: timed(client, url, body, headers), range(REQUESTS)))
+
+
+def main() -> None:
+    provider = FakeOpenAIServer(delay_s=0.05).start()
+    key = setup(provider.url)
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "optiroute.wsgi", "--bind", f"127.0.0.1:{PORT}",
+                               "--workers", "2", "--threads", "8", "--log-level", "warning"], cwd=ROOT)
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{PORT}/api/schema/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        report = {}
+        auth = {"Authorization": f"Bearer {key}"}
+        for concurrency in (1, 8):
+            direct = run(f"{provider.url}/chat/completions", {**BODY, "model": "fake-ok"}, {}, concurrency)
+            for label, model in (("pinned", "bench-echo"), ("routed", "optiroute/auto")):
+                via = run(f"http://127.0.0.1:{PORT}/v1/chat/completions", {**BODY, "model": model}, auth, concurrency)
+                report[f"c{concurrency}_{label}"] = {
+                    "direct_p50_ms": round(float(np.percentile(direct, 50)), 2),
+                    "via_p50_ms": round(float(np.percentile(via, 50)), 2),
+                    "added_p50_ms": round(float(np.percentile(via, 50) - np.percentile(direct, 50)), 2),
+                    "added_p95_ms": round(float(np.percentile(via, 95) - np.percentile(direct, 95)), 2)}
+        out = ROOT / "reports" / "bench-gateway.json"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2))
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        provider.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""With no provider keys at all, chat still works: through the embedded SmolLM2 model."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from registry.models import Provider
+from routing.models import Decision
+from routing.services import api_key_create
+
+pytestmark = pytest.mark.django_db
+SHORT = {"max_tokens": 12, "temperature": 0.0}
+
+
+@pytest.fixture
+def api(monkeypatch):
+    call_command("import_models")
+    for provider in Provider.objects.exclude(api_key_env=""):
+        monkeypatch.delenv(provider.api_key_env, raising=False)
+    _, raw = api_key_create(cohort_name=None)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def test_without_keys_a_routed_chat_falls_back_to_the_local_model_and_says_so(api):
+    response = api.post("/v1/chat/completions", {"model": "optiroute/quality-first", **SHORT,
+                                                 "messages": [{"role": "user", "content": "What is the capital of France?"}]},
+                        format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["model"] == "smollm2-135m-instruct"
+    assert body["choices"][0]["message"]["content"].strip()
+    assert body["usage"]["completion_tokens"] > 0
+    chosen = body["optiroute"]["chosen_model"]
+    assert chosen != "smollm2-135m-instruct"
+    assert any(f"routing chose {chosen}, which cannot be called" in n and "is not set" in n
+               for n in body["optiroute"]["notices"])
+    assert Decision.objects.get(pk=body["optiroute"]["decision_id"]).answered_by.name == "smollm2-135m-instruct"
+
+
+def test_the_local_model_streams(api):
+    response = api.post("/v1/chat/completions", {"model": "smollm2-135m-instruct", "stream": True, **SHORT,
+                                                 "messages": [{"role": "user", "content": "Say hi."}]}, format="json")
+    events = [e[6:] for e in b"".join(response.streaming_content).decode().split("\n\n") if e]
+    assert events[-1] == "[DONE]"
+    text = "".join(json.loads(e)["choices"][0]["delta"].get("content", "") for e in events[:-1]
+                   if json.loads(e).get("choices"))
+    assert text.strip()
