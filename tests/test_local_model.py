@@ -26,8 +26,8 @@ def api(monkeypatch):
 
 
 def test_without_keys_a_routed_chat_falls_back_to_the_local_model_and_says_so(api):
-    response = api.post("/v1/chat/completions", {"model": "optiroute/quality-first", **SHORT,
-                                                 "messages": [{"role": "user", "content": "What is the capital of France?"}]},
+    question = [{"role": "user", "content": "What is the capital of France?"}]
+    response = api.post("/v1/chat/completions", {"model": "optiroute/quality-first", **SHORT, "messages": question},
                         format="json")
     assert response.status_code == 200, response.content
     body = response.json()
