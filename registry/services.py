@@ -303,6 +303,11 @@ def _model_embeddings(dataset: Dataset, rows: list[tuple[Any, ...]]) -> dict[int
 def import_job_run(*, job_id: int) -> ImportJob | None:
     """Run one upload job; safe to call twice (a second call finds the job claimed or done)."""
     if not ImportJob.objects.claim(job_id):
+        # A job whose workers kept dying mid-run is given up, visibly, rather than left "running".
+        ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING,
+                                 attempts__gte=ImportJob.MAX_ATTEMPTS).update(
+            status=ImportJob.Status.FAILED, finished_at=timezone.now(),
+            errors=[f"the worker stopped {ImportJob.MAX_ATTEMPTS} times while running this job; upload it again"])
         return None
     job = ImportJob.objects.get(pk=job_id)
 
