@@ -35,7 +35,7 @@ def finished_job(client, job_id):
     return ImportJob.objects.get(pk=job_id)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_it_imports_an_uploaded_zip_on_a_worker(celery_worker, staff_client, write_bundle):
     response = staff_client.post("/console/imports/", {"dataset": "uploaded", "format": "bundle",
                                                        "files": zipped(write_bundle())})
@@ -49,7 +49,7 @@ def test_it_imports_an_uploaded_zip_on_a_worker(celery_worker, staff_client, wri
     assert "3 prompts and 6 results" in page
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_it_shows_the_errors_of_a_bad_upload_and_imports_nothing(celery_worker, staff_client, write_bundle):
     bad = write_bundle(results="prompt_id,model,score\np1,big-model,2\n")
     response = staff_client.post("/console/imports/", {"dataset": "bad", "format": "bundle",

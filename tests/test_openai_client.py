@@ -21,7 +21,7 @@ def client(live_server, monkeypatch):
     server.shutdown()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_openai_package_gets_a_routed_completion(client):
     completion = client.chat.completions.create(
         model="optiroute/auto", messages=[{"role": "user", "content": "Say hello."}],
@@ -31,7 +31,7 @@ def test_the_openai_package_gets_a_routed_completion(client):
     assert completion.model_extra["optiroute"]["decision_id"]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_openai_package_streams(client):
     stream = client.chat.completions.create(model="fake-ok", messages=[{"role": "user", "content": "Say hello."}],
                                             stream=True, stream_options={"include_usage": True})
@@ -41,7 +41,7 @@ def test_the_openai_package_streams(client):
     assert chunks[-1].usage.completion_tokens == 6
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_openai_package_lists_models_and_sees_errors(client):
     ids = [m.id for m in client.models.list()]
     assert "optiroute/auto" in ids and "fake-ok" in ids
