@@ -130,7 +130,7 @@ if "host" in _db_options:  # unix-socket URLs (the embedded server) carry the ho
     DATABASES["default"]["HOST"] = _db_options.pop("host")
 # HNSW searches return at most ef_search rows before filters apply; a wider beam keeps
 # filtered nearest-neighbour queries (one dataset, one split) from coming back short.
-_db_options["options"] = f"-c hnsw.ef_search={env_int('HNSW_EF_SEARCH', 200, 10)}"
+_db_options["options"] = f"-c hnsw.ef_search={env_int('HNSW_EF_SEARCH', 100, 10)}"
 
 REDIS_URL = env_str("REDIS_URL")
 if not REDIS_URL and not env_bool("OPTIROUTE_NO_BROKER", False):

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from pgvector.django import CosineDistance, HnswIndex, VectorField
 
 EMBEDDING_DIMS = 384
@@ -118,6 +118,12 @@ class PromptQuerySet(models.QuerySet["Prompt"]):
             .annotate(distance=CosineDistance("embedding", vector))
             .order_by("distance")[:k]
         )
+
+    def widen_search(self, ef_search: int) -> None:
+        """Let this connection's HNSW searches examine more candidates: filtered searches (one
+        dataset of several) otherwise come back with fewer than k rows."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(int(ef_search))])
 
     def train(self) -> PromptQuerySet:
         return self.filter(split=Prompt.Split.TRAIN)

@@ -252,23 +252,19 @@ class KnnStrategy:
 
     def quality(self, request: Request, models: list[LLM], snapshot: Snapshot,
                 neighbours: list[tuple[int, float]]) -> dict[int, tuple[float, float, int]]:
-        evidence = snapshot.evidence([pid for pid, _ in neighbours])
-        top = max((sim for _, sim in neighbours), default=0.0)
-        weights = {pid: math.exp((sim - top) / SIMILARITY_TEMPERATURE) for pid, sim in neighbours}
+        scores, _ = snapshot.evidence.neighbourhood([pid for pid, _ in neighbours], [m.id for m in models])
+        sims = np.array([sim for _, sim in neighbours], dtype=np.float32)
+        top = float(sims.max()) if len(sims) else 0.0
         relevance = 1.0 if top >= RELEVANT_SIMILARITY else top / RELEVANT_SIMILARITY
+        weights = (np.exp((sims - top) / SIMILARITY_TEMPERATURE) * relevance)[:, None]
+        known = ~np.isnan(scores)
+        total = (weights * known).sum(axis=0)
+        weighted = (weights * np.nan_to_num(scores)).sum(axis=0)
         out = {}
-        for llm in models:
-            total = weighted = 0.0
-            count = 0
-            for pid, _ in neighbours:
-                result = evidence[pid].get(llm.id)
-                if result is not None:
-                    total += weights[pid] * relevance
-                    weighted += weights[pid] * relevance * result[0]
-                    count += 1
+        for j, llm in enumerate(models):
             prior = _prior(llm.id, request.task_type, request, snapshot)
-            quality = (weighted + PRIOR_STRENGTH * prior.quality) / (total + PRIOR_STRENGTH)
-            out[llm.id] = (quality, total / (total + PRIOR_STRENGTH), count)
+            quality = (weighted[j] + PRIOR_STRENGTH * prior.quality) / (total[j] + PRIOR_STRENGTH)
+            out[llm.id] = (float(quality), float(total[j] / (total[j] + PRIOR_STRENGTH)), int(known[:, j].sum()))
         return out
 
 
@@ -323,23 +319,26 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy) -> Estima
             raise RoutingError("no evaluated model fits and every generalist model breaks a hard constraint",
                                details={"excluded": excluded})
         qualities.update(strategy.quality(request, qualified, snapshot, neighbours))
+    costs = _neighbour_costs(qualified, request, snapshot, neighbours)
     for llm in qualified:
         quality, confidence, count = qualities[llm.id]
         prior = _prior(llm.id, request.task_type, request, snapshot)
         estimates.candidates.append(Candidate(
             llm=llm, quality=quality, confidence=confidence, evidence_n=count, prior=prior.quality,
-            prior_source=prior.source, cost_usd=_neighbour_cost(llm, request, snapshot, neighbours),
+            prior_source=prior.source, cost_usd=costs[llm.id],
             latency_ms=expected_latency_ms(llm, request.output_tokens), declared=_declared(llm)))
     return estimates
 
 
-def _neighbour_cost(llm: LLM, request: Request, snapshot: Snapshot, neighbours: list[tuple[int, float]]) -> float:
-    """Recorded costs of the model on similar prompts beat a price-list estimate."""
-    costs = [snapshot.results[pid][llm.id][1] for pid, _ in neighbours
-             if llm.id in snapshot.results.get(pid, {})]
-    if costs:
-        return float(np.median(costs))
-    return _expected_cost(llm, request, snapshot)
+def _neighbour_costs(models: list[LLM], request: Request, snapshot: Snapshot,
+                     neighbours: list[tuple[int, float]]) -> dict[int, float]:
+    """Recorded costs of each model on similar prompts beat a price-list estimate."""
+    _, costs = snapshot.evidence.neighbourhood([pid for pid, _ in neighbours], [m.id for m in models])
+    out = {}
+    for j, llm in enumerate(models):
+        known = costs[:, j][~np.isnan(costs[:, j])]
+        out[llm.id] = float(np.median(known)) if len(known) else _expected_cost(llm, request, snapshot)
+    return out
 
 
 def _inverted_log_scale(values: dict[int, float]) -> dict[int, float]:

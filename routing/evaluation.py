@@ -124,6 +124,7 @@ def evaluate(*, dataset_name: str, strategies: list[str] | None = None) -> dict[
     unknown = [n for n in names if n not in engine.STRATEGIES]
     if unknown:
         raise OptiRouteError(f"unknown strategy {', '.join(unknown)}; known: {', '.join(engine.STRATEGIES)}")
+    Prompt.objects.widen_search(1000)
     snapshot = snapshots.get()
     requests = _requests(dataset, prompts)
     curves = {}

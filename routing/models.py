@@ -54,7 +54,7 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
     def for_raw(self, raw: str) -> ApiKey | None:
         if not raw.startswith(ApiKey.PREFIX):
             return None
-        return self.usable().select_related("cohort").filter(hashed=ApiKey.hash(raw)).first()
+        return self.usable().select_related("cohort__default_profile").filter(hashed=ApiKey.hash(raw)).first()
 
 
 class ApiKey(models.Model):

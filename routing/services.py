@@ -28,11 +28,11 @@ def preferences_resolve(*, profile: str | None, overrides: dict[str, float] | No
                         cohort: Cohort | None) -> tuple[str, dict[str, float]]:
     """A named profile (else the cohort's, else balanced) with single sliders overridden."""
     name = profile or (cohort.default_profile.name if cohort and cohort.default_profile else "balanced")
-    found = PreferenceProfile.objects.filter(name=name).first()
-    if found is None:
-        known = ", ".join(PreferenceProfile.objects.order_by("name").values_list("name", flat=True))
+    profiles = snapshots.get().profiles
+    if name not in profiles:
+        known = ", ".join(sorted(profiles))
         raise OptiRouteError(f"unknown profile {name!r}; known profiles: {known}", code="unknown_profile")
-    weights = found.full_weights()
+    weights = dict(profiles[name])
     for slider, value in (overrides or {}).items():
         if slider not in SLIDERS:
             raise OptiRouteError(f"unknown preference {slider!r}; sliders are {', '.join(SLIDERS)}")

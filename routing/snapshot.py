@@ -16,6 +16,7 @@ import numpy as np
 from django.db.models import Count, Max
 
 from registry.models import LLM, Dataset, EvaluationResult, ModelProfile
+from routing.models import PreferenceProfile
 
 REFRESH_SECONDS = 30.0
 
@@ -35,29 +36,63 @@ class Snapshot:
     priors: dict[tuple[int, int | None, str], Prior]
     dataset_models: dict[int, set[int]]
     mean_cost: dict[tuple[int, int | None], float]
+    profiles: dict[str, dict[str, float]] = field(default_factory=dict)
     # (llm_id, dataset_id or None) -> the model's embedding (registry.services._model_embeddings)
     model_vectors: dict[tuple[int, int | None], np.ndarray] = field(default_factory=dict)
-    results: dict[int, dict[int, tuple[float, float]]] = field(default_factory=dict)
+    _evidence: Evidence | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def evidence(self, prompt_ids: list[int]) -> dict[int, dict[int, tuple[float, float]]]:
-        """Score and cost per model for each prompt, loaded once per prompt and kept."""
-        missing = [pid for pid in prompt_ids if pid not in self.results]
-        if missing:
-            loaded: dict[int, dict[int, tuple[float, float]]] = defaultdict(dict)
-            for prompt_id, llm_id, score, cost in EvaluationResult.objects.filter(prompt_id__in=missing).values_list(
-                    "prompt_id", "llm_id", "score", "cost_usd"):
-                loaded[prompt_id][llm_id] = (score, cost)
-            with self.lock:
-                for pid in missing:
-                    self.results[pid] = loaded.get(pid, {})
-        return {pid: self.results[pid] for pid in prompt_ids}
+    @property
+    def evidence(self) -> Evidence:
+        """Every train-split result in memory, loaded on first use (one query)."""
+        with self.lock:
+            if self._evidence is None:
+                self._evidence = _load_evidence()
+            return self._evidence
+
+
+@dataclass
+class Evidence:
+    rows: dict[int, int]  # prompt id -> row
+    columns: dict[int, int]  # llm id -> column
+    scores: np.ndarray  # rows x columns, NaN where the model has no result on the prompt
+    costs: np.ndarray
+
+    def neighbourhood(self, prompt_ids: list[int], llm_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and costs of these models on these prompts (NaN where unknown)."""
+        rows = np.array([self.rows.get(pid, -1) for pid in prompt_ids], dtype=np.int64)
+        cols = np.array([self.columns.get(mid, -1) for mid in llm_ids], dtype=np.int64)
+        scores = np.full((len(rows), len(cols)), np.nan, dtype=np.float32)
+        costs = np.full_like(scores, np.nan)
+        known_rows, known_cols = rows >= 0, cols >= 0
+        if known_rows.any() and known_cols.any():
+            grid = np.ix_(rows[known_rows], cols[known_cols])
+            target = np.ix_(np.flatnonzero(known_rows), np.flatnonzero(known_cols))
+            scores[target] = self.scores[grid]
+            costs[target] = self.costs[grid]
+        return scores, costs
+
+
+def _load_evidence() -> Evidence:
+    data = list(EvaluationResult.objects.filter(prompt__split="train").values_list(
+        "prompt_id", "llm_id", "score", "cost_usd"))
+    rows = {pid: i for i, pid in enumerate(sorted({d[0] for d in data}))}
+    columns = {mid: j for j, mid in enumerate(sorted({d[1] for d in data}))}
+    scores = np.full((len(rows), len(columns)), np.nan, dtype=np.float32)
+    costs = np.full_like(scores, np.nan)
+    if data:
+        r = np.array([rows[d[0]] for d in data])
+        c = np.array([columns[d[1]] for d in data])
+        scores[r, c] = [d[2] for d in data]
+        costs[r, c] = [d[3] for d in data]
+    return Evidence(rows, columns, scores, costs)
 
 
 def _generation() -> tuple[object, ...]:
     datasets = Dataset.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
     models = LLM.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
-    return (datasets["n"], datasets["changed"], models["n"], models["changed"])
+    profiles = PreferenceProfile.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
+    return (datasets["n"], datasets["changed"], models["n"], models["changed"], profiles["n"], profiles["changed"])
 
 
 def _load(generation: tuple[object, ...]) -> Snapshot:
@@ -84,7 +119,8 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
     for llm_id, _ds in list(vectors):
         same = [v for (other, _), v in vectors.items() if other == llm_id]
         vectors[(llm_id, None)] = np.mean(same, axis=0)
-    return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, vectors)
+    profiles = {p.name: p.full_weights() for p in PreferenceProfile.objects.all()}
+    return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, profiles, vectors)
 
 
 def _benchmark_priors(llm: LLM, priors: dict[tuple[int, int | None, str], Prior]) -> None:
