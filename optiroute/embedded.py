@@ -83,15 +83,29 @@ def _start_valkey() -> None:
         time.sleep(0.05)
 
 
-def stop_all() -> None:
+def running() -> dict[str, bool]:
+    """Which embedded services are up now (so a supervisor stops only what it started)."""
+    return {"postgres": _postgres_alive(), "valkey": _valkey_alive()}
+
+
+def _postgres_alive() -> bool:
+    pid_file = PG_DIR / "postmaster.pid"
+    try:
+        os.kill(int(pid_file.read_text().split()[0]), 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def stop_all(*, postgres: bool = True, valkey: bool = True) -> None:
     """Stop the embedded services that this project's data folder runs."""
     pid_file = VALKEY_DIR / "valkey.pid"
-    if pid_file.exists():
+    if valkey and pid_file.exists():
         try:
             os.kill(int(pid_file.read_text().strip()), 15)
         except (ProcessLookupError, ValueError):
             pass
-    if (PG_DIR / "postmaster.pid").exists():
+    if postgres and (PG_DIR / "postmaster.pid").exists():
         from pgserver._commands import pg_ctl
 
         user = "pgserver" if os.geteuid() == 0 else None

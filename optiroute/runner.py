@@ -65,6 +65,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
+    from optiroute.embedded import running
+
+    already = running()  # settings start what is missing; stop only that on the way out
     info = prepare()
     python = sys.executable
     children = [
@@ -79,10 +82,10 @@ def main() -> None:
     if "api_key" in info:
         print(f"  development API key: {info['api_key']}", flush=True)
     print("  Ctrl-C stops the server, the worker and the embedded services.\n", flush=True)
-    _supervise(children)
+    _supervise(children, already)
 
 
-def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
+def _supervise(children: list[subprocess.Popen[bytes]], already: dict[str, bool]) -> None:
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -101,10 +104,10 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
             child.wait(timeout=20)
         except subprocess.TimeoutExpired:
             child.kill()
-    if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
-        from optiroute.embedded import stop_all
+    from optiroute.embedded import stop_all
 
-        stop_all()
+    stop_all(postgres=not os.environ.get("DATABASE_URL") and not already["postgres"],
+             valkey=not os.environ.get("REDIS_URL") and not already["valkey"])
     print("OptiRoute stopped.", flush=True)
 
 

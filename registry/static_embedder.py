@@ -77,7 +77,7 @@ def minilm_path() -> Path:
 def distill(out_dir: Path, *, batch_size: int = 1024) -> Path:
     """Distil MiniLM into a static token table and write it, with tokenizer files, to out_dir.
 
-    Takes about 40 s on 2 CPU cores (one forward pass over 30,522 three-token inputs).
+    Takes 30-40 s on 2 idle CPU cores (one forward pass over 30,522 three-token inputs).
     Returns out_dir.
     """
     source = minilm_path()
@@ -240,9 +240,7 @@ class StaticEmbedder:
         # MiniLM's tokenizer.json pads and truncates to 128; we cap length ourselves.
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
-        self._special_ids = np.array(
-            sorted(_special_token_ids(folder / meta["tokenizer"])), dtype=np.int64
-        )
+        self._special_ids = np.array(sorted(_special_token_ids(folder / meta["tokenizer"])), dtype=np.int64)
 
     def encode(self, texts: list[str]) -> FloatMatrix:
         """Return an (n, 384) float32 array of L2-normalised rows.

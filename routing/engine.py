@@ -114,6 +114,8 @@ class Estimates:
     filters: list[str]
     neighbours: list[dict[str, Any]]
     fallback_reason: str = ""
+    # Meet every hard constraint but not the task filter: fallbacks of last resort.
+    reserve: list[Candidate] = field(default_factory=list)
 
 
 class Strategy(Protocol):
@@ -306,7 +308,7 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy) -> Estima
         raise RoutingError("no model meets the hard constraints", details={"excluded": excluded})
     models, filters = task_filter(candidates, request, snapshot)
     neighbours = nearest_prompts(request)
-    qualities = strategy.quality(request, models, snapshot, neighbours)
+    qualities = strategy.quality(request, candidates, snapshot, neighbours)
     estimates = Estimates([], excluded, filters, [{"prompt_id": pid, "similarity": round(sim, 4)}
                                                   for pid, sim in neighbours])
     qualified = [m for m in models if qualities[m.id][1] > 0.0 or
@@ -318,15 +320,16 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy) -> Estima
         if not qualified:
             raise RoutingError("no evaluated model fits and every generalist model breaks a hard constraint",
                                details={"excluded": excluded})
-        qualities.update(strategy.quality(request, qualified, snapshot, neighbours))
-    costs = _neighbour_costs(qualified, request, snapshot, neighbours)
-    for llm in qualified:
+    costs = _neighbour_costs(candidates, request, snapshot, neighbours)
+    chosen_ids = {m.id for m in qualified}
+    for llm in candidates:
         quality, confidence, count = qualities[llm.id]
         prior = _prior(llm.id, request.task_type, request, snapshot)
-        estimates.candidates.append(Candidate(
+        candidate = Candidate(
             llm=llm, quality=quality, confidence=confidence, evidence_n=count, prior=prior.quality,
             prior_source=prior.source, cost_usd=costs[llm.id],
-            latency_ms=expected_latency_ms(llm, request.output_tokens), declared=_declared(llm)))
+            latency_ms=expected_latency_ms(llm, request.output_tokens), declared=_declared(llm))
+        (estimates.candidates if llm.id in chosen_ids else estimates.reserve).append(candidate)
     return estimates
 
 
@@ -351,7 +354,12 @@ def _inverted_log_scale(values: dict[int, float]) -> dict[int, float]:
 
 def choose(estimates: Estimates, weights: dict[str, float]) -> list[Candidate]:
     """Score every candidate with the user's weights; the best first."""
-    candidates = estimates.candidates
+    return rank(estimates.candidates, weights)
+
+
+def rank(candidates: list[Candidate], weights: dict[str, float]) -> list[Candidate]:
+    if not candidates:
+        return []
     cost = _inverted_log_scale({c.llm.id: c.cost_usd for c in candidates})
     latency = _inverted_log_scale({c.llm.id: c.latency_ms for c in candidates})
     total_weight = sum(weights.values()) or 1.0

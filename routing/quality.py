@@ -99,7 +99,7 @@ def fit(X: np.ndarray, Y: np.ndarray, tasks: list[str] | None = None,
     mean_cost = _column_means(costs, fallback=0.0)
     cost_ref = float(mean_cost.max()) or 1.0
     quality, cost_hat = _out_of_fold_estimates(X, Y, costs, prior, mean_cost, hp)
-    prices = _calibrate_prices(quality, cost_hat, costs, cost_ref, hp["price_knots"])
+    prices = _calibrate_prices(quality, cost_hat, cost_ref, hp["price_knots"])
     return QualityModel(coef, intercept, prior, mean_cost, cost_ref, prices, hp)
 
 
@@ -166,20 +166,20 @@ def _out_of_fold_estimates(X: np.ndarray, Y: np.ndarray, costs: np.ndarray, prio
     return quality, cost_hat
 
 
-def _calibrate_prices(quality: np.ndarray, cost_hat: np.ndarray, costs: np.ndarray,
-                      cost_ref: float, knots: int) -> np.ndarray:
-    """price(λ) such that the mean cost actually paid on the train prompts falls linearly in λ
-    from the λ=0 policy (pure quality) to the cheapest policy the price grid reaches."""
-    # Prompts missing a cost for some model are left out: their realised cost is unknown.
-    rows = ~np.isnan(costs).any(axis=1)
-    quality, cost_hat, costs = quality[rows], cost_hat[rows], costs[rows]
+def _calibrate_prices(quality: np.ndarray, cost_hat: np.ndarray, cost_ref: float,
+                      knots: int) -> np.ndarray:
+    """price(λ) such that the expected mean cost of the chosen models on the train prompts
+    falls linearly in λ from the λ=0 policy (pure quality) to the cheapest policy the price grid
+    reaches. Expected rather than recorded costs: the chosen model's expected cost can only
+    fall as the price rises, so the mapping is well defined without any noise from the
+    recorded costs, and prompts with missing costs need no special case."""
     idx = np.arange(len(quality))
-    paid = np.array([costs[idx, _argmax_utility(quality, cost_hat, p, cost_ref)].mean()
-                     for p in _PRICE_GRID])
-    paid = np.minimum.accumulate(paid)  # a higher price never has to cost more
-    targets = paid[0] - np.linspace(0.0, 1.0, knots) * (paid[0] - paid[-1])
+    spend = np.array([cost_hat[idx, _argmax_utility(quality, cost_hat, p, cost_ref)].mean()
+                      for p in _PRICE_GRID])
+    spend = np.minimum.accumulate(spend)  # guards against float ties only
+    targets = spend[0] - np.linspace(0.0, 1.0, knots) * (spend[0] - spend[-1])
     # The smallest price whose policy costs no more than the target: least quality given up.
-    first = np.searchsorted(-paid, -targets - 1e-15, side="left")
+    first = np.searchsorted(-spend, -targets * (1 + 1e-12), side="left")
     return _PRICE_GRID[np.minimum(first, len(_PRICE_GRID) - 1)]
 
 
@@ -215,10 +215,11 @@ def _knn_quality(scores: np.ndarray, sims: np.ndarray, prior: np.ndarray,
     scores, sims = scores[:k], sims[:k]
     if len(sims) == 0:
         return prior.copy(), np.zeros_like(prior)
-    w = np.exp((sims - sims.max()) / hp["temperature"])[:, None] * ~np.isnan(scores)
+    known = ~np.isnan(scores)
+    w = np.exp((sims - sims.max()) / hp["temperature"])[:, None] * known
     evidence = w.sum(axis=0)
-    estimate = (np.nansum(w * np.nan_to_num(scores), axis=0) + hp["prior_strength"] * prior) \
-        / (evidence + hp["prior_strength"])
+    total = (w * np.where(known, scores, 0.0)).sum(axis=0)
+    estimate = (total + hp["prior_strength"] * prior) / (evidence + hp["prior_strength"])
     return estimate, evidence
 
 
@@ -226,9 +227,19 @@ def expected_cost_from(neighbour_costs: np.ndarray, fallback: np.ndarray) -> np.
     """Median recorded cost (k, m) -> (m,) per model over the neighbours; `fallback` (e.g. a
     price-list estimate or QualityModel.mean_cost) where a model has no neighbour cost."""
     costs = np.asarray(neighbour_costs, dtype=np.float64)
-    has = (~np.isnan(costs)).any(axis=0) if len(costs) else np.zeros(len(fallback), bool)
-    median = np.nanmedian(np.where(has, costs, 0.0), axis=0) if len(costs) else fallback
-    return np.where(has, median, fallback)
+    if len(costs) == 0:
+        return np.array(fallback, dtype=np.float64)
+    missing = np.isnan(costs)
+    if not missing.any():
+        return np.median(costs, axis=0)
+    # NaN-aware median without np.nanmedian (≈10x slower): sorting puts NaNs last, so the
+    # median of the n valid entries sits at positions (n-1)//2 and n//2.
+    ordered = np.sort(costs, axis=0)
+    n = (~missing).sum(axis=0)
+    cols = np.arange(costs.shape[1])
+    low = ordered[np.maximum(n - 1, 0) // 2, cols]
+    high = ordered[np.maximum(n // 2, 0).clip(max=len(costs) - 1), cols]
+    return np.where(n > 0, (low + high) / 2, fallback)
 
 
 def expected_cost(model: QualityModel, neighbour_costs: np.ndarray,

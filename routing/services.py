@@ -75,6 +75,7 @@ def decision_make(*, text: str, profile: str | None = None, preferences: dict[st
     estimated = time.perf_counter()
     ranking = engine.choose(estimates, weights)
     chosen = ranking[0]
+    reserve = engine.rank(estimates.reserve, weights)
     decision = Decision(
         mode=mode, api_key=api_key, cohort=cohort, user=user if getattr(user, "pk", None) else None,
         profile=profile_name, weights=weights, constraints=hard.as_dict(), analysis=analysis.as_dict(),
@@ -88,7 +89,7 @@ def decision_make(*, text: str, profile: str | None = None, preferences: dict[st
                         "scoring": _ms(estimated, done), "total": _ms(started, done)}
     if save:
         decision.save()
-    return Routed(decision, ranking)
+    return Routed(decision, ranking + reserve)
 
 
 def _ms(start: float, end: float) -> float:

@@ -71,11 +71,7 @@ def load_split(kind: str, models: list[str] | None = None) -> tuple[Split, list[
         with open(DATA_DIR / f"{task}_{kind}.csv", newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             if models is None:
-                models = [
-                    c
-                    for c in reader.fieldnames or []
-                    if "|" not in c and c not in NON_MODEL_COLUMNS
-                ]
+                models = [c for c in reader.fieldnames or [] if "|" not in c and c not in NON_MODEL_COLUMNS]
             for rec in reader:
                 values = [float(rec[m]) if rec[m] != "" else float("nan") for m in models]
                 if any(np.isnan(values)):
@@ -138,9 +134,7 @@ def make_cutter(head: int, tail: int) -> Callable[[list[str]], list[str]]:
 # ------------------------------------------------------------------------------ routing
 
 
-def knn(
-    train_emb: npt.NDArray[np.float32], test_emb: npt.NDArray[np.float32], k: int
-) -> npt.NDArray[np.int64]:
+def knn(train_emb: npt.NDArray[np.float32], test_emb: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.int64]:
     sims = test_emb @ train_emb.T
     return np.argpartition(-sims, k, axis=1)[:, :k]
 
@@ -157,9 +151,7 @@ def route(predicted: npt.NDArray[np.float64], train: Split) -> npt.NDArray[np.in
     return np.argmax(predicted + tie_break, axis=1)
 
 
-def mean_auc(
-    predicted: npt.NDArray[np.float64], test: Split, groups: list[npt.NDArray[np.bool_]]
-) -> float:
+def mean_auc(predicted: npt.NDArray[np.float64], test: Split, groups: list[npt.NDArray[np.bool_]]) -> float:
     """Mean ROC AUC of predicted vs actual correctness, per model and group.
 
     Argmax accuracy on this data is dominated by gpt-4 being best almost everywhere, so it
@@ -177,9 +169,7 @@ def mean_auc(
     return float(np.mean(aucs))
 
 
-def routed_accuracy(
-    picks: npt.NDArray[np.int64], test: Split, mask: npt.NDArray[np.bool_]
-) -> float:
+def routed_accuracy(picks: npt.NDArray[np.int64], test: Split, mask: npt.NDArray[np.bool_]) -> float:
     return float(test.correct[np.arange(len(picks)), picks][mask].mean())
 
 
@@ -209,9 +199,7 @@ def latency_ms(embed: Embed, prompts: list[str], calls: int) -> tuple[float, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, help="keep the distilled embedder in this folder")
-    parser.add_argument(
-        "--no-quality", action="store_true", help="only distill time and latency (~2 min)"
-    )
+    parser.add_argument("--no-quality", action="store_true", help="only distill time and latency (~2 min)")
     args = parser.parse_args()
 
     import torch
@@ -294,11 +282,7 @@ def main() -> None:
             accs = "".join(f"{routed_accuracy(picks, test, m):>14.3f}" for m in masks.values())
             accs += f"{mean_auc(predicted, test, [masks['all']]):>9.3f}"
             accs += f"{mean_auc(predicted, test, [masks[t] for t in task_names]):>9.3f}"
-            agree = (
-                f"{neighbour_agreement(neigh['static'], neigh['MiniLM']):>13.3f}"
-                if emb_name == "MiniLM"
-                else ""
-            )
+            agree = f"{neighbour_agreement(neigh['static'], neigh['MiniLM']):>13.3f}" if emb_name == "MiniLM" else ""
             print(f"  {label:<17}{emb_name:<9}{secs:>8.1f}{accs}{agree}")
 
     rows = np.arange(len(test.prompts))
@@ -313,14 +297,8 @@ def main() -> None:
     for t in task_names:  # best model per task on train: what the task label alone gives
         b = int(np.argmax(train.correct[train_tasks == t].mean(axis=0)))
         per_task[tasks == t] = test.correct[tasks == t, b]
-    print(
-        f"  {'baseline: best model per task':<34}"
-        + "".join(f"{per_task[m].mean():>14.3f}" for m in masks.values())
-    )
-    print(
-        f"  {'baseline: oracle':<34}"
-        + "".join(f"{oracle[m].mean():>14.3f}" for m in masks.values())
-    )
+    print(f"  {'baseline: best model per task':<34}" + "".join(f"{per_task[m].mean():>14.3f}" for m in masks.values()))
+    print(f"  {'baseline: oracle':<34}" + "".join(f"{oracle[m].mean():>14.3f}" for m in masks.values()))
     print("  test rows: " + ", ".join(f"{k}={int(m.sum())}" for k, m in masks.items()))
     tmp.cleanup()
 

@@ -49,3 +49,11 @@ def test_the_local_model_streams(api):
     text = "".join(json.loads(e)["choices"][0]["delta"].get("content", "") for e in events[:-1]
                    if json.loads(e).get("choices"))
     assert text.strip()
+
+
+def test_the_local_model_is_a_fallback_even_when_the_task_filter_left_it_out(api):
+    response = api.post("/v1/chat/completions", {"model": "optiroute/auto", **SHORT,
+                                                 "messages": [{"role": "user", "content": "Translate 'good night' into French."}]},
+                        format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["model"] == "smollm2-135m-instruct"
