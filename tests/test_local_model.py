@@ -52,8 +52,8 @@ def test_the_local_model_streams(api):
 
 
 def test_the_local_model_is_a_fallback_even_when_the_task_filter_left_it_out(api):
-    response = api.post("/v1/chat/completions", {"model": "optiroute/auto", **SHORT,
-                                                 "messages": [{"role": "user", "content": "Translate 'good night' into French."}]},
+    request = [{"role": "user", "content": "Translate 'good night' into French."}]
+    response = api.post("/v1/chat/completions", {"model": "optiroute/auto", **SHORT, "messages": request},
                         format="json")
     assert response.status_code == 200, response.content
     assert response.json()["model"] == "smollm2-135m-instruct"
