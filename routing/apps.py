@@ -13,12 +13,13 @@ class RoutingConfig(AppConfig):
 
 
 def _retrain_analyzer(sender: Any, dataset_id: int, **kwargs: Any) -> None:
-    """New labelled prompts and outcomes: retrain the task analyzer on a worker."""
+    """New labelled prompts and outcomes: retrain the analyzer and the success models on a worker."""
     import logging
 
-    from routing.tasks import analyzer_train_task
+    from routing.tasks import analyzer_train_task, estimator_train_task
 
     try:
         analyzer_train_task.delay()
+        estimator_train_task.delay()
     except Exception:
         logging.getLogger(__name__).warning("could not queue analyzer retraining", exc_info=True)

@@ -15,10 +15,11 @@ import numpy as np
 
 from optiroute.api_errors import OptiRouteError
 from registry.models import DECLARED_METRICS, LLM, Prompt
+from routing.estimator import estimators
 from routing.snapshot import Prior, Snapshot
 
 DEFAULT_OUTPUT_TOKENS = 256
-NEIGHBOURS = 24
+NEIGHBOURS = 50
 # Neighbours this much less similar than the closest count e^-1 as much.
 SIMILARITY_TEMPERATURE = 0.05
 # Weight of the prior, in neighbour-equivalents, when shrinking the k-NN estimate.
@@ -94,6 +95,7 @@ class Candidate:
     prior: float
     prior_source: str
     cost_usd: float
+    typical_cost_usd: float
     latency_ms: float
     declared: dict[str, float]
     scores: dict[str, float] = field(default_factory=dict)
@@ -290,8 +292,27 @@ class CosineStrategy:
         return out
 
 
-STRATEGIES: dict[str, Strategy] = {s.name: s for s in (KnnStrategy(), CosineStrategy())}
-DEFAULT_STRATEGY = "knn"
+class LearnedStrategy:
+    """Per-model success models blended with the neighbours' record (routing.quality)."""
+
+    name = "learned"
+
+    def quality(self, request: Request, models: list[LLM], snapshot: Snapshot,
+                neighbours: list[tuple[int, float]]) -> dict[int, tuple[float, float, int]]:
+        estimator = estimators.get()
+        known = estimator.predict(request.vector, snapshot.evidence, neighbours, [m.id for m in models]) \
+            if estimator else {}
+        out = {}
+        for llm in models:
+            if llm.id in known:
+                out[llm.id] = known[llm.id]
+            else:  # no evaluations: the model's published record
+                out[llm.id] = (_prior(llm.id, request.task_type, request, snapshot).quality, 0.0, 0)
+        return out
+
+
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (LearnedStrategy(), KnnStrategy(), CosineStrategy())}
+DEFAULT_STRATEGY = "learned"
 
 
 # ------------------------------------------------------------------ stages 4-6
@@ -327,10 +348,17 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy) -> Estima
         prior = _prior(llm.id, request.task_type, request, snapshot)
         candidate = Candidate(
             llm=llm, quality=quality, confidence=confidence, evidence_n=count, prior=prior.quality,
-            prior_source=prior.source, cost_usd=costs[llm.id],
+            prior_source=prior.source, cost_usd=costs[llm.id], typical_cost_usd=_typical_cost(llm, request, snapshot),
             latency_ms=expected_latency_ms(llm, request.output_tokens), declared=_declared(llm))
         (estimates.candidates if llm.id in chosen_ids else estimates.reserve).append(candidate)
     return estimates
+
+
+def _typical_cost(llm: LLM, request: Request, snapshot: Snapshot) -> float:
+    """What a call usually costs: the recorded mean where evaluations exist, else the price list."""
+    recorded = [c for (llm_id, ds), c in snapshot.mean_cost.items() if llm_id == llm.id
+                and (request.dataset_ids is None or ds in request.dataset_ids)]
+    return sum(recorded) / len(recorded) if recorded else _expected_cost(llm, request, snapshot)
 
 
 def _neighbour_costs(models: list[LLM], request: Request, snapshot: Snapshot,
@@ -360,7 +388,10 @@ def choose(estimates: Estimates, weights: dict[str, float]) -> list[Candidate]:
 def rank(candidates: list[Candidate], weights: dict[str, float]) -> list[Candidate]:
     if not candidates:
         return []
-    cost = _inverted_log_scale({c.llm.id: c.cost_usd for c in candidates})
+    # Cost relative to the priciest candidate's typical cost: linear, so the utility trades
+    # quality against dollars (a log scale over-rewards saving fractions of a cent).
+    reference = max(c.typical_cost_usd for c in candidates) or 1.0
+    cost = {c.llm.id: max(0.0, 1.0 - c.cost_usd / reference) for c in candidates}
     latency = _inverted_log_scale({c.llm.id: c.latency_ms for c in candidates})
     total_weight = sum(weights.values()) or 1.0
     for c in candidates:

@@ -20,7 +20,7 @@ from routing import engine
 from routing.analyzer import analyze
 from routing.snapshot import snapshots
 
-SWEEP_POINTS = 26
+SWEEP_POINTS = 101
 
 
 @dataclass
@@ -146,7 +146,8 @@ def evaluate(*, dataset_name: str, strategies: list[str] | None = None) -> dict[
 
 def _sweep(prompts: list[Prompt], estimates: list[engine.Estimates]) -> list[tuple[float, dict[int, int]]]:
     sweep = []
-    for weight in np.linspace(0.0, 1.0, SWEEP_POINTS):
+    # Dense near 0: with costs spanning two orders of magnitude, most trade-offs happen there.
+    for weight in np.unique(np.r_[np.linspace(0.0, 1.0, SWEEP_POINTS), np.geomspace(1e-4, 0.1, 40)]):
         weights = {"accuracy": 1.0 - float(weight), "cost": float(weight)}
         choices = {p.id: engine.choose(e, weights)[0].llm.id for p, e in zip(prompts, estimates)}
         sweep.append((float(weight), choices))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from registry.models import LLM
@@ -101,6 +103,33 @@ class AnalyzerVersion(models.Model):
 
     def __str__(self) -> str:
         return f"analyzer v{self.pk}"
+
+
+class EstimatorVersion(models.Model):
+    """Per-model success models (routing.quality) fitted on every train-split result."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    embedder = models.CharField(max_length=100)
+    artifact = models.BinaryField()
+    llm_ids = models.JSONField(default=list)  # the artifact's model columns, in order
+    metrics = models.JSONField(default=dict)
+    training_hash = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+@contextmanager
+def fast_commit() -> Iterator[None]:
+    """A transaction that commits without waiting for the WAL flush.
+
+    Decisions and usage are written on every request; waiting for the fsync costs ~3 ms each.
+    A server crash may lose the last fraction of a second of them, never corrupt them.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+        yield
 
 
 class Decision(models.Model):

@@ -53,7 +53,6 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
 # Price sweep searched when calibrating price(λ); u = Q - price * cost / cost_ref, so a price
 # of 100 makes even a 1% cost difference outweigh any quality difference.
 _PRICE_GRID = np.r_[0.0, np.logspace(-4, 2, 600)]
-_EPS = 1e-6
 
 
 @dataclass

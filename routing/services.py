@@ -17,7 +17,7 @@ from registry.models import LLM
 from registry.services import estimate_tokens
 from routing import circuit, engine, inference
 from routing.analyzer import analyze
-from routing.models import SLIDERS, ApiKey, Cohort, Decision, PreferenceProfile, Usage
+from routing.models import SLIDERS, ApiKey, Cohort, Decision, PreferenceProfile, Usage, fast_commit
 from routing.providers import ChatCall, ProviderError, unusable_reason
 from routing.snapshot import snapshots
 
@@ -88,7 +88,8 @@ def decision_make(*, text: str, profile: str | None = None, preferences: dict[st
     decision.timings = {"analysis": _ms(started, analysed), "evidence": _ms(analysed, estimated),
                         "scoring": _ms(estimated, done), "total": _ms(started, done)}
     if save:
-        decision.save()
+        with fast_commit():
+            decision.save()
     return Routed(decision, ranking + reserve)
 
 
@@ -258,7 +259,7 @@ def chat_complete(*, prepared: PreparedChat) -> dict[str, Any]:
                              details={"decision_id": str(prepared.decision.id), "attempts": exc.attempts}) from exc
     input_tokens = completion.input_tokens or estimate_tokens(" ".join(m["content"] for m in prepared.call.messages))
     output_tokens = completion.output_tokens or estimate_tokens(completion.content)
-    with transaction.atomic():
+    with fast_commit():
         _finish_decision(prepared, llm)
         usage = usage_record(prepared=prepared, llm=llm, input_tokens=input_tokens, output_tokens=output_tokens)
     return {
@@ -301,7 +302,7 @@ def chat_stream(*, prepared: PreparedChat, include_usage: bool = False) -> Itera
     assert answered is not None
     tokens_in = tokens_in or estimate_tokens(" ".join(m["content"] for m in prepared.call.messages))
     tokens_out = tokens_out or estimate_tokens("".join(content))
-    with transaction.atomic():
+    with fast_commit():
         _finish_decision(prepared, answered)
         usage = usage_record(prepared=prepared, llm=answered, input_tokens=tokens_in, output_tokens=tokens_out)
     final: dict[str, Any] = {**base, "model": answered.name,
