@@ -130,7 +130,7 @@ if "host" in _db_options:  # unix-socket URLs (the embedded server) carry the ho
     DATABASES["default"]["HOST"] = _db_options.pop("host")
 # HNSW searches return at most ef_search rows before filters apply; a wider beam keeps
 # filtered nearest-neighbour queries (one dataset, one split) from coming back short.
-_db_options["options"] = f"-c hnsw.ef_search={env_int('HNSW_EF_SEARCH', 100, 10)}"
+_db_options["options"] = f"-c hnsw.ef_search={env_int('HNSW_EF_SEARCH', 40, 10)}"
 
 REDIS_URL = env_str("REDIS_URL")
 if not REDIS_URL and not env_bool("OPTIROUTE_NO_BROKER", False):
@@ -173,6 +173,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # packaged all-MiniLM-L6-v2, ~0.3 ms a prompt) or "minilm" (the transformer, ~20-50 ms).
 OPTIROUTE_EMBEDDER = env_str("OPTIROUTE_EMBEDDER", "minilm-static")
 OPTIROUTE_DATA_DIR = env_str("OPTIROUTE_DATA_DIR", str(BASE_DIR / ".data"))
+
+# Dry-run routing decisions are stored by a background writer (batched); false: in the request.
+OPTIROUTE_ASYNC_DECISION_WRITES = env_bool("OPTIROUTE_ASYNC_DECISION_WRITES", True)
 
 # Inference: per-call timeout, retries on retryable errors, circuit breaker per model.
 LLM_CALL_TIMEOUT_S = env_float("LLM_CALL_TIMEOUT_S", 30.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import connection, models
 from pgvector.django import CosineDistance, HnswIndex, VectorField
@@ -110,6 +111,13 @@ class Dataset(models.Model):
         return self.name
 
 
+NEAREST_TRAIN_SQL = ("SELECT id, embedding <=> %s::vector AS distance FROM registry_prompt "
+                     "WHERE split = 'train' AND embedding IS NOT NULL ORDER BY distance LIMIT %s")
+NEAREST_TRAIN_IN_DATASETS_SQL = ("SELECT id, embedding <=> %s::vector AS distance FROM registry_prompt "
+                                 "WHERE split = 'train' AND embedding IS NOT NULL AND dataset_id = ANY(%s) "
+                                 "ORDER BY distance LIMIT %s")
+
+
 class PromptQuerySet(models.QuerySet["Prompt"]):
     def nearest(self, vector: Any, k: int) -> PromptQuerySet:
         """The k prompts closest to `vector` by cosine distance, through the HNSW index."""
@@ -118,6 +126,20 @@ class PromptQuerySet(models.QuerySet["Prompt"]):
             .annotate(distance=CosineDistance("embedding", vector))
             .order_by("distance")[:k]
         )
+
+    def nearest_train_ids(self, vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None) -> list[tuple[int, float]]:
+        """(id, cosine similarity) of the k train prompts closest to `vector`, through the HNSW index.
+
+        The hot path of every routing decision: one hand-written statement, because building
+        the equivalent `nearest()` queryset costs more than the index search itself.
+        """
+        literal = "[" + ",".join(map(str, np.asarray(vector, dtype=np.float32).tolist())) + "]"
+        # Two constant statements; every value travels as a parameter.
+        sql = NEAREST_TRAIN_SQL if dataset_ids is None else NEAREST_TRAIN_IN_DATASETS_SQL
+        params: list[Any] = [literal] + ([list(dataset_ids)] if dataset_ids is not None else []) + [k]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [(pid, 1.0 - distance) for pid, distance in cursor.fetchall()]
 
     def widen_search(self, ef_search: int) -> None:
         """Let this connection's HNSW searches examine more candidates: filtered searches (one

@@ -16,6 +16,7 @@ import numpy as np
 from optiroute.api_errors import OptiRouteError
 from registry.models import DECLARED_METRICS, LLM, Prompt
 from routing.estimator import estimators
+from routing.quality import expected_cost_from
 from routing.snapshot import Prior, Snapshot
 
 DEFAULT_OUTPUT_TOKENS = 256
@@ -84,6 +85,7 @@ class Request:
     dataset_ids: tuple[int, ...] | None = None  # evidence scope, None for every dataset
     output_tokens: int = DEFAULT_OUTPUT_TOKENS
     unavailable: frozenset[int] = frozenset()  # e.g. circuit breaker open
+    prior_cache: dict[tuple[int, str], Prior] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -137,8 +139,8 @@ def _expected_cost(llm: LLM, request: Request, snapshot: Snapshot) -> float:
     if by_price is not None:
         return by_price
     # Models known only from evaluation data: their mean recorded cost per call.
-    costs = [c for (llm_id, ds), c in snapshot.mean_cost.items() if llm_id == llm.id
-             and (request.dataset_ids is None or ds in request.dataset_ids)]
+    costs = [c for ds, c in snapshot.costs_by_model.get(llm.id, ())
+             if request.dataset_ids is None or ds in request.dataset_ids]
     return sum(costs) / len(costs) if costs else 0.0
 
 
@@ -231,6 +233,13 @@ def _scopes(request: Request) -> tuple[int | None, ...]:
 
 def _prior(llm_id: int, task_type: str, request: Request, snapshot: Snapshot) -> Prior:
     """The model's track record on this task type, else overall, in the evidence scope."""
+    key = (llm_id, task_type)
+    if key not in request.prior_cache:
+        request.prior_cache[key] = _lookup_prior(llm_id, task_type, request, snapshot)
+    return request.prior_cache[key]
+
+
+def _lookup_prior(llm_id: int, task_type: str, request: Request, snapshot: Snapshot) -> Prior:
     for key in (task_type, ""):
         found = [snapshot.priors[(llm_id, ds, key)] for ds in _scopes(request)
                  if (llm_id, ds, key) in snapshot.priors]
@@ -242,11 +251,7 @@ def _prior(llm_id: int, task_type: str, request: Request, snapshot: Snapshot) ->
 
 
 def nearest_prompts(request: Request) -> list[tuple[int, float]]:
-    queryset = Prompt.objects.train()
-    if request.dataset_ids is not None:
-        queryset = queryset.filter(dataset_id__in=request.dataset_ids)
-    return [(pid, 1.0 - dist) for pid, dist in
-            queryset.nearest(request.vector, NEIGHBOURS).values_list("id", "distance")]
+    return Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, request.dataset_ids)
 
 
 class KnnStrategy:
@@ -312,7 +317,8 @@ class LearnedStrategy:
 
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (LearnedStrategy(), KnnStrategy(), CosineStrategy())}
-DEFAULT_STRATEGY = "learned"
+# Chosen by evaluate_router on both datasets of ../shared/data (README: Evaluating the router).
+DEFAULT_STRATEGY = "knn"
 
 
 # ------------------------------------------------------------------ stages 4-6
@@ -356,8 +362,8 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy) -> Estima
 
 def _typical_cost(llm: LLM, request: Request, snapshot: Snapshot) -> float:
     """What a call usually costs: the recorded mean where evaluations exist, else the price list."""
-    recorded = [c for (llm_id, ds), c in snapshot.mean_cost.items() if llm_id == llm.id
-                and (request.dataset_ids is None or ds in request.dataset_ids)]
+    recorded = [c for ds, c in snapshot.costs_by_model.get(llm.id, ())
+                if request.dataset_ids is None or ds in request.dataset_ids]
     return sum(recorded) / len(recorded) if recorded else _expected_cost(llm, request, snapshot)
 
 
@@ -365,11 +371,9 @@ def _neighbour_costs(models: list[LLM], request: Request, snapshot: Snapshot,
                      neighbours: list[tuple[int, float]]) -> dict[int, float]:
     """Recorded costs of each model on similar prompts beat a price-list estimate."""
     _, costs = snapshot.evidence.neighbourhood([pid for pid, _ in neighbours], [m.id for m in models])
-    out = {}
-    for j, llm in enumerate(models):
-        known = costs[:, j][~np.isnan(costs[:, j])]
-        out[llm.id] = float(np.median(known)) if len(known) else _expected_cost(llm, request, snapshot)
-    return out
+    listed = np.array([_expected_cost(llm, request, snapshot) for llm in models])
+    medians = expected_cost_from(costs, listed)
+    return {llm.id: float(medians[j]) for j, llm in enumerate(models)}
 
 
 def _inverted_log_scale(values: dict[int, float]) -> dict[int, float]:
@@ -388,10 +392,13 @@ def choose(estimates: Estimates, weights: dict[str, float]) -> list[Candidate]:
 def rank(candidates: list[Candidate], weights: dict[str, float]) -> list[Candidate]:
     if not candidates:
         return []
-    # Cost relative to the priciest candidate's typical cost: linear, so the utility trades
-    # quality against dollars (a log scale over-rewards saving fractions of a cent).
+    # Half linear in dollars against the priciest candidate's typical cost, so that quality is
+    # traded against money, and half log-scaled, so that among cheap models the cheaper still
+    # counts (linear alone sees $0.0001 and $0.001 as equally free).
     reference = max(c.typical_cost_usd for c in candidates) or 1.0
-    cost = {c.llm.id: max(0.0, 1.0 - c.cost_usd / reference) for c in candidates}
+    log_scaled = _inverted_log_scale({c.llm.id: c.cost_usd for c in candidates})
+    cost = {c.llm.id: 0.5 * max(0.0, 1.0 - c.cost_usd / reference) + 0.5 * log_scaled[c.llm.id]
+            for c in candidates}
     latency = _inverted_log_scale({c.llm.id: c.latency_ms for c in candidates})
     total_weight = sum(weights.values()) or 1.0
     for c in candidates:

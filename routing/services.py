@@ -19,6 +19,7 @@ from routing import circuit, engine, inference
 from routing.analyzer import analyze
 from routing.models import SLIDERS, ApiKey, Cohort, Decision, PreferenceProfile, Usage, fast_commit
 from routing.providers import ChatCall, ProviderError, unusable_reason
+from routing.recorder import recorder
 from routing.snapshot import snapshots
 
 ENGINE_VERSION = "1"
@@ -65,11 +66,11 @@ def decision_make(*, text: str, profile: str | None = None, preferences: dict[st
     analysis, vector = analyze(text)
     analysed = time.perf_counter()
     snapshot = snapshots.get()
-    pool = frozenset(cohort.allowed_models.values_list("id", flat=True)) if cohort else frozenset()
+    pool = snapshot.pools.get(cohort.pk) if cohort else None
     request = engine.Request(
         text=text, vector=vector, tokens=analysis.tokens, task_type=analysis.task_type,
         task_confidence=analysis.task_confidence, domain=analysis.domain, domain_confidence=analysis.domain_confidence,
-        constraints=hard, pool=pool or None, output_tokens=output_tokens or engine.DEFAULT_OUTPUT_TOKENS,
+        constraints=hard, pool=pool, output_tokens=output_tokens or engine.DEFAULT_OUTPUT_TOKENS,
         unavailable=unavailable)
     estimates = engine.estimate(request, snapshot, strategy_impl)
     estimated = time.perf_counter()
@@ -88,8 +89,7 @@ def decision_make(*, text: str, profile: str | None = None, preferences: dict[st
     decision.timings = {"analysis": _ms(started, analysed), "evidence": _ms(analysed, estimated),
                         "scoring": _ms(estimated, done), "total": _ms(started, done)}
     if save:
-        with fast_commit():
-            decision.save()
+        recorder.record(decision)
     return Routed(decision, ranking + reserve)
 
 

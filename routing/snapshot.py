@@ -13,12 +13,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Sum
 
 from registry.models import LLM, Dataset, EvaluationResult, ModelProfile
-from routing.models import PreferenceProfile
+from routing.models import Cohort, PreferenceProfile
 
-REFRESH_SECONDS = 30.0
+# Cohort pools live here too, so a pool change reaches routing within this many seconds.
+REFRESH_SECONDS = 5.0
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Snapshot:
     dataset_models: dict[int, set[int]]
     mean_cost: dict[tuple[int, int | None], float]
     profiles: dict[str, dict[str, float]] = field(default_factory=dict)
+    pools: dict[int, frozenset[int]] = field(default_factory=dict)  # cohort id -> its model pool
+    costs_by_model: dict[int, list[tuple[int, float]]] = field(default_factory=dict)  # llm -> [(dataset, mean)]
     # (llm_id, dataset_id or None) -> the model's embedding (registry.services._model_embeddings)
     model_vectors: dict[tuple[int, int | None], np.ndarray] = field(default_factory=dict)
     _evidence: Evidence | None = None
@@ -92,7 +95,9 @@ def _generation() -> tuple[object, ...]:
     datasets = Dataset.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
     models = LLM.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
     profiles = PreferenceProfile.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
-    return (datasets["n"], datasets["changed"], models["n"], models["changed"], profiles["n"], profiles["changed"])
+    pools = Cohort.allowed_models.through.objects.aggregate(n=Count("id"), last=Max("id"), total=Sum("llm_id"))
+    return (datasets["n"], datasets["changed"], models["n"], models["changed"], profiles["n"], profiles["changed"],
+            pools["n"], pools["last"], pools["total"])
 
 
 def _load(generation: tuple[object, ...]) -> Snapshot:
@@ -120,7 +125,15 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
         same = [v for (other, _), v in vectors.items() if other == llm_id]
         vectors[(llm_id, None)] = np.mean(same, axis=0)
     profiles = {p.name: p.full_weights() for p in PreferenceProfile.objects.all()}
-    return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, profiles, vectors)
+    pools: dict[int, set[int]] = defaultdict(set)
+    for cohort_id, llm_id in Cohort.allowed_models.through.objects.values_list("cohort_id", "llm_id"):
+        pools[cohort_id].add(llm_id)
+    costs_by_model: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for (llm_id, dataset_id), cost in mean_cost.items():
+        if dataset_id is not None:
+            costs_by_model[llm_id].append((dataset_id, cost))
+    return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, profiles,
+                    {k: frozenset(v) for k, v in pools.items()}, dict(costs_by_model), vectors)
 
 
 def _benchmark_priors(llm: LLM, priors: dict[tuple[int, int | None, str], Prior]) -> None:

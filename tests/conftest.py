@@ -18,6 +18,12 @@ SHARED_DATA = Path(os.environ.get("OPTIROUTE_SHARED_DATA", ROOT.parent / "shared
 
 
 @pytest.fixture(autouse=True)
+def synchronous_decisions(settings: Any) -> None:
+    """Tests read decisions right after making them (tests/test_decision_recorder covers the async path)."""
+    settings.OPTIROUTE_ASYNC_DECISION_WRITES = False
+
+
+@pytest.fixture(autouse=True)
 def fresh_routing_state() -> Iterator[None]:
     """Each test sees its own registry: drop the in-process snapshot and shared circuit state."""
     from routing import circuit

@@ -33,3 +33,23 @@ def test_it_answers_nearest_queries_from_the_hnsw_index(prompts):
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "prompt_embedding_hnsw" in plan, plan
+
+
+def test_the_routing_search_matches_the_queryset_and_uses_the_index(prompts):
+    from django.test.utils import CaptureQueriesContext
+
+    fast = Prompt.objects.nearest_train_ids(prompts[7], 5)
+    slow = [(p.id, 1.0 - p.distance) for p in Prompt.objects.train().nearest(prompts[7], 5)]
+    assert [pid for pid, _ in fast] == [pid for pid, _ in slow]
+    assert fast[0][1] == pytest.approx(1.0, abs=1e-5)
+    scope = (prompts_dataset_id(),)
+    with CaptureQueriesContext(connection) as captured:
+        Prompt.objects.nearest_train_ids(prompts[7], 5, dataset_ids=scope)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + captured.captured_queries[0]["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "prompt_embedding_hnsw" in plan, plan
+
+
+def prompts_dataset_id():
+    return Dataset.objects.get(name="vectors").id

@@ -59,9 +59,10 @@ def test_profiles_change_the_choice(api):
 
 
 def test_a_single_slider_overrides_the_profile(api):
-    decision = route(api, prompt=CODE_PROMPT, profile="quality-first", preferences={"cost": 1.0, "accuracy": 0.0})
+    overrides = {"cost": 1.0, "accuracy": 0.0, "helpfulness": 0.0, "honesty": 0.0}
+    decision = route(api, prompt=CODE_PROMPT, profile="quality-first", preferences=overrides)
     assert decision["weights"]["cost"] == 1.0 and decision["weights"]["accuracy"] == 0.0
-    assert decision["weights"]["honesty"] == 0.3  # the rest of quality-first stays
+    assert decision["weights"]["latency"] == 0.05  # the rest of quality-first stays
     cheapest = min(decision["candidates"], key=lambda c: c["expected_cost_usd"])
     assert decision["model"] == cheapest["model"]
 

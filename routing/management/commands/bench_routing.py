@@ -11,6 +11,7 @@ from django.db import connection
 from registry.embedder import get_embedder
 from registry.models import Dataset, Prompt
 from registry.services import estimate_tokens
+from routing.recorder import recorder
 from routing.services import api_key_create, decision_make
 
 MAX_PROMPT_TOKENS = 512
@@ -48,6 +49,7 @@ class Command(BaseCommand):
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             latencies = list(pool.map(timed, work))
         elapsed = time.perf_counter() - started
+        recorder.flush()  # every decision stored before the report (not timed: the API does not wait)
         key.revoke()
         report = {"n": n, "concurrency": concurrency, "p50_ms": round(float(np.percentile(latencies, 50)), 3),
                   "p95_ms": round(float(np.percentile(latencies, 95)), 3),
