@@ -17,7 +17,8 @@ import numpy as np
 from optiroute.api_errors import OptiRouteError
 from registry.models import LLM, Dataset, EvaluationResult, Prompt
 from routing import engine
-from routing.analyzer import analyze
+from routing.analyzer import analyze, analyzer_train
+from routing.estimator import estimator_train, estimators
 from routing.snapshot import snapshots
 
 SWEEP_POINTS = 101
@@ -124,6 +125,10 @@ def evaluate(*, dataset_name: str, strategies: list[str] | None = None) -> dict[
     unknown = [n for n in names if n not in engine.STRATEGIES]
     if unknown:
         raise OptiRouteError(f"unknown strategy {', '.join(unknown)}; known: {', '.join(engine.STRATEGIES)}")
+    # Train what routing uses on the current train evidence (no-ops when nothing changed).
+    analyzer_train()
+    estimator_train()
+    estimators.clear()
     Prompt.objects.widen_search(1000)
     snapshot = snapshots.get()
     requests = _requests(dataset, prompts)
