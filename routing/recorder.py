@@ -1,9 +1,11 @@
-"""Stores dry-run decisions off the request path: a per-process writer thread inserts them in
-batches, so a routing decision costs one database round trip (the neighbour search).
+"""Stores decisions (and the usage of answered calls) off the request path: a per-process
+writer thread inserts them in batches, so a routing decision costs one database round trip
+(the neighbour search) and a gateway call adds no write to its latency.
 
-A decision reaches the database within FLUSH_SECONDS; if the process dies first, the
-decisions of that last instant are lost (never half-written). Chat decisions, which carry
-usage and budgets, are written synchronously instead (routing.services).
+A record reaches the database within FLUSH_SECONDS; if the process dies first, the records of
+that last instant are lost, never half-written: a decision and its usage go in together, and
+a decision's usage row is unique, so a call is never accounted twice. Budgets read usage, so
+they may lag by that instant.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 from django.conf import settings
 from django.db import connection
 
-from routing.models import Decision, fast_commit
+from routing.models import Decision, Usage, fast_commit
 
 logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.05
@@ -25,18 +27,17 @@ BATCH = 200
 
 class DecisionRecorder:
     def __init__(self) -> None:
-        self._queue: queue.Queue[Decision] = queue.Queue()
+        self._queue: queue.Queue[tuple[Decision, Usage | None]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._idle = threading.Condition()
 
-    def record(self, decision: Decision) -> None:
+    def record(self, decision: Decision, usage: Usage | None = None) -> None:
         if not settings.OPTIROUTE_ASYNC_DECISION_WRITES:
-            with fast_commit():
-                decision.save()
+            self._write([(decision, usage)])
             return
         self._ensure_thread()
-        self._queue.put(decision)
+        self._queue.put((decision, usage))
 
     def _ensure_thread(self) -> None:
         with self._lock:
@@ -52,14 +53,18 @@ class DecisionRecorder:
                     batch.append(self._queue.get(timeout=FLUSH_SECONDS))
             except queue.Empty:
                 pass
-            self._write(batch)
+            self._write_queued(batch)
 
-    def _write(self, batch: list[Decision]) -> None:
+    def _write(self, batch: list[tuple[Decision, Usage | None]]) -> None:
+        with fast_commit():
+            Decision.objects.bulk_create([decision for decision, _ in batch])
+            Usage.objects.bulk_create([usage for _, usage in batch if usage is not None])
+
+    def _write_queued(self, batch: list[tuple[Decision, Usage | None]]) -> None:
         try:
-            with fast_commit():
-                Decision.objects.bulk_create(batch)
+            self._write(batch)
         except Exception:
-            logger.exception("could not store %d routing decisions", len(batch))
+            logger.exception("could not store %d routing decisions", len(batch))  # the thread lives on
             connection.close()
         finally:
             for _ in batch:

@@ -17,7 +17,7 @@ from registry.models import LLM
 from registry.services import estimate_tokens
 from routing import circuit, engine, inference
 from routing.analyzer import analyze
-from routing.models import SLIDERS, ApiKey, Cohort, Decision, PreferenceProfile, Usage, fast_commit
+from routing.models import SLIDERS, ApiKey, Cohort, Decision, PreferenceProfile, Usage
 from routing.providers import ChatCall, ProviderError, unusable_reason
 from routing.recorder import recorder
 from routing.snapshot import snapshots
@@ -219,25 +219,26 @@ def _cost(llm: LLM, input_tokens: int, output_tokens: int) -> float:
     return llm.estimated_cost_usd(input_tokens, output_tokens) or 0.0
 
 
-def usage_record(*, prepared: PreparedChat, llm: LLM, input_tokens: int, output_tokens: int) -> Usage:
-    """Account one answered call, once: the decision is the key."""
+def usage_build(*, prepared: PreparedChat, llm: LLM, input_tokens: int, output_tokens: int) -> Usage:
+    """The accounting of one answered call; stored with its decision by the recorder."""
     cohort = prepared.api_key.cohort
     cost = _cost(llm, input_tokens, output_tokens)
     baseline = cohort.baseline_model
     baseline_cost = _cost(baseline, input_tokens, output_tokens) if baseline else None
     # One row per decision (a unique key): a call can never be accounted twice.
-    return Usage.objects.create(
+    return Usage(
         decision=prepared.decision, api_key=prepared.api_key, cohort=cohort, llm=llm, input_tokens=input_tokens,
         output_tokens=output_tokens, cost_usd=cost, baseline_cost_usd=baseline_cost,
         saving_usd=None if baseline_cost is None else baseline_cost - cost)
 
 
-def _finish_decision(prepared: PreparedChat, llm: LLM | None) -> None:
+def _finish_decision(prepared: PreparedChat, llm: LLM | None, usage: Usage | None = None) -> None:
+    """Store the decision once, with what happened, and the call's usage when it was answered."""
     decision = prepared.decision
     decision.answered_by = llm
     decision.attempts = prepared.chain.attempts
     decision.notices = prepared.chain.notices
-    decision.save()  # the first save: chat decisions are stored once, with what happened
+    recorder.record(decision, usage)
 
 
 def optiroute_field(prepared: PreparedChat, usage: Usage | None) -> dict[str, Any]:
@@ -257,11 +258,10 @@ def chat_complete(*, prepared: PreparedChat) -> dict[str, Any]:
         _finish_decision(prepared, None)
         raise OptiRouteError(exc.message, status=502, code="upstream_failed",
                              details={"decision_id": str(prepared.decision.id), "attempts": exc.attempts}) from exc
-    input_tokens = completion.input_tokens or estimate_tokens(" ".join(m["content"] for m in prepared.call.messages))
+    input_tokens = completion.input_tokens or _prompt_tokens(prepared)
     output_tokens = completion.output_tokens or estimate_tokens(completion.content)
-    with fast_commit():
-        _finish_decision(prepared, llm)
-        usage = usage_record(prepared=prepared, llm=llm, input_tokens=input_tokens, output_tokens=output_tokens)
+    usage = usage_build(prepared=prepared, llm=llm, input_tokens=input_tokens, output_tokens=output_tokens)
+    _finish_decision(prepared, llm, usage)
     return {
         "id": f"chatcmpl-{prepared.decision.id.hex}", "object": "chat.completion",
         "created": int(time.time()), "model": llm.name,
@@ -294,17 +294,20 @@ def chat_stream(*, prepared: PreparedChat, include_usage: bool = False) -> Itera
             tokens_out = delta.output_tokens if delta.output_tokens is not None else tokens_out
             finish = delta.finish_reason or finish
     except ProviderError as exc:
-        _finish_decision(prepared, answered if content else None)
+        partial = None
+        if answered is not None and content:  # what reached the caller was generated, and is paid for
+            partial = usage_build(prepared=prepared, llm=answered, input_tokens=tokens_in or _prompt_tokens(prepared),
+                                  output_tokens=tokens_out or estimate_tokens("".join(content)))
+        _finish_decision(prepared, answered if content else None, partial)
         yield _sse({"error": {"message": exc.message, "type": "upstream_failed", "code": "upstream_failed",
                               "decision_id": str(prepared.decision.id)}})
         yield "data: [DONE]\n\n"
         return
     assert answered is not None
-    tokens_in = tokens_in or estimate_tokens(" ".join(m["content"] for m in prepared.call.messages))
+    tokens_in = tokens_in or _prompt_tokens(prepared)
     tokens_out = tokens_out or estimate_tokens("".join(content))
-    with fast_commit():
-        _finish_decision(prepared, answered)
-        usage = usage_record(prepared=prepared, llm=answered, input_tokens=tokens_in, output_tokens=tokens_out)
+    usage = usage_build(prepared=prepared, llm=answered, input_tokens=tokens_in, output_tokens=tokens_out)
+    _finish_decision(prepared, answered, usage)
     final: dict[str, Any] = {**base, "model": answered.name,
                              "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
                              "optiroute": optiroute_field(prepared, usage)}
@@ -314,6 +317,10 @@ def chat_stream(*, prepared: PreparedChat, include_usage: bool = False) -> Itera
                     "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
                               "total_tokens": tokens_in + tokens_out}})
     yield "data: [DONE]\n\n"
+
+
+def _prompt_tokens(prepared: PreparedChat) -> int:
+    return estimate_tokens(" ".join(m["content"] for m in prepared.call.messages))
 
 
 def _sse(payload: dict[str, Any]) -> str:

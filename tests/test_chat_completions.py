@@ -148,6 +148,7 @@ def test_a_stream_cut_in_the_middle_ends_with_a_clear_error(fake_ai, api):
     assert "ended the stream before [DONE]" in error["message"]
     contents = [json.loads(e[6:])["choices"][0]["delta"].get("content") for e in events[:-2]]
     assert "Hello" in contents  # what arrived before the cut reached the caller
+    assert Usage.objects.get().output_tokens > 0  # and is accounted, once
 
 
 @override_settings(**FAST, CIRCUIT_FAILURES=3, CIRCUIT_COOLDOWN_S=1)
