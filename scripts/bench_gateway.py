@@ -62,7 +62,8 @@ def main() -> None:
     provider = FakeOpenAIServer(delay_s=0.05).start()
     key = setup(provider.url)
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "optiroute.wsgi", "--bind", f"127.0.0.1:{PORT}",
-                               "--workers", os.environ.get("BENCH_WORKERS", "2"), "--threads", os.environ.get("BENCH_THREADS", "8"),
+                               "--workers", os.environ.get("BENCH_WORKERS", "2"),
+                               "--threads", os.environ.get("BENCH_THREADS", "8"),
                                "--log-level", "warning"], cwd=ROOT,
                               env={**os.environ, "DEBUG": "false"})
     try:
