@@ -25,6 +25,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        if self.path.endswith("/messages"):
+            return self._anthropic(body)
         model = body.get("model", "")
         self.server.calls[model] += 1
         self.server.last_auth = self.headers.get("Authorization", "")
@@ -87,6 +89,25 @@ class Handler(BaseHTTPRequestHandler):
                  "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18}}
         self.wfile.write(f"data: {json.dumps(final)}\n\ndata: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
 
+    def _anthropic(self, body: dict[str, Any]) -> None:
+        """Anthropic's Messages API, enough of it to check the provider speaks it."""
+        self.server.calls[body.get("model", "")] += 1
+        self.server.last_auth = self.headers.get("x-api-key", "")
+        self.server.last_body = body
+        if not body.get("stream"):
+            return self._send(200, {"type": "message", "role": "assistant", "stop_reason": "end_turn",
+                                    "content": [{"type": "text", "text": "".join(WORDS)}],
+                                    "usage": {"input_tokens": 12, "output_tokens": 6}})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        events = [{"type": "message_start", "message": {"usage": {"input_tokens": 12}}}]
+        events += [{"type": "content_block_delta", "delta": {"type": "text_delta", "text": w}} for w in WORDS]
+        events += [{"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 6}},
+                   {"type": "message_stop"}]
+        for event in events:
+            self.wfile.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
+
     def _send(self, status: int, payload: dict[str, Any]) -> None:
         raw = json.dumps(payload).encode()
         self.send_response(status)
@@ -103,6 +124,7 @@ class FakeOpenAIServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.calls: Counter[str] = Counter()
         self.last_auth = ""
+        self.last_body: dict[str, Any] = {}
         self.delay_s = delay_s
 
     def handle_error(self, request: Any, client_address: Any) -> None:

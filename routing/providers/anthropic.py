@@ -8,14 +8,14 @@ from typing import Any
 
 import httpx
 
-from routing.providers.base import ChatCall, ChatProvider, Completion, Delta, ProviderError, status_error
-from routing.providers.http import client_for
+from routing.providers.base import ChatCall, Completion, Delta, ProviderError
+from routing.providers.http import HttpChatProvider
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024  # the Messages API requires max_tokens
 
 
-class AnthropicProvider(ChatProvider):
+class AnthropicProvider(HttpChatProvider):
     def _headers(self) -> dict[str, str]:
         return {"x-api-key": self.provider.api_key(), "anthropic-version": API_VERSION}
 
@@ -31,15 +31,7 @@ class AnthropicProvider(ChatProvider):
         return body
 
     def complete(self, call: ChatCall) -> Completion:
-        try:
-            response = client_for(self.provider.base_url).post(
-                "v1/messages", json=self._body(call, False), headers=self._headers(), timeout=call.timeout_s)
-        except httpx.TimeoutException as exc:
-            raise ProviderError(f"{self.provider.name} timed out after {call.timeout_s:g} s", retryable=True) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"{self.provider.name} unreachable: {type(exc).__name__}", retryable=True) from exc
-        if response.status_code >= 400:
-            raise status_error(response.status_code, response.text, self.provider.name)
+        response = self._post("v1/messages", self._body(call, False), call.timeout_s)
         try:
             data = response.json()
             text = "".join(block.get("text", "") for block in data["content"] if block.get("type") == "text")
@@ -51,18 +43,8 @@ class AnthropicProvider(ChatProvider):
             raise ProviderError(f"{self.provider.name} sent a malformed response", retryable=False) from exc
 
     def stream(self, call: ChatCall) -> Iterator[Delta]:
-        try:
-            with client_for(self.provider.base_url).stream(
-                    "POST", "v1/messages", json=self._body(call, True), headers=self._headers(),
-                    timeout=call.timeout_s) as response:
-                if response.status_code >= 400:
-                    raise status_error(response.status_code, response.read().decode(errors="replace"),
-                                       self.provider.name)
-                yield from self._events(response)
-        except httpx.TimeoutException as exc:
-            raise ProviderError(f"{self.provider.name} timed out after {call.timeout_s:g} s", retryable=True) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"{self.provider.name} stream broke: {type(exc).__name__}", retryable=True) from exc
+        with self._open_stream("v1/messages", self._body(call, True), call.timeout_s) as response:
+            yield from self._events(response)
 
     def _events(self, response: httpx.Response) -> Iterator[Delta]:
         input_tokens = output_tokens = 0

@@ -8,11 +8,11 @@ from typing import Any
 
 import httpx
 
-from routing.providers.base import ChatCall, ChatProvider, Completion, Delta, ProviderError, status_error
-from routing.providers.http import client_for
+from routing.providers.base import ChatCall, Completion, Delta, ProviderError
+from routing.providers.http import HttpChatProvider
 
 
-class OpenAICompatibleProvider(ChatProvider):
+class OpenAICompatibleProvider(HttpChatProvider):
     def _headers(self) -> dict[str, str]:
         key = self.provider.api_key()
         return {"Authorization": f"Bearer {key}"} if key else {}
@@ -28,15 +28,7 @@ class OpenAICompatibleProvider(ChatProvider):
         return body
 
     def complete(self, call: ChatCall) -> Completion:
-        try:
-            response = client_for(self.provider.base_url).post(
-                "chat/completions", json=self._body(call, False), headers=self._headers(), timeout=call.timeout_s)
-        except httpx.TimeoutException as exc:
-            raise ProviderError(f"{self.provider.name} timed out after {call.timeout_s:g} s", retryable=True) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"{self.provider.name} unreachable: {type(exc).__name__}", retryable=True) from exc
-        if response.status_code >= 400:
-            raise status_error(response.status_code, response.text, self.provider.name)
+        response = self._post("chat/completions", self._body(call, False), call.timeout_s)
         try:
             data = response.json()
             choice = data["choices"][0]
@@ -49,18 +41,8 @@ class OpenAICompatibleProvider(ChatProvider):
             raise ProviderError(f"{self.provider.name} sent a malformed response", retryable=False) from exc
 
     def stream(self, call: ChatCall) -> Iterator[Delta]:
-        client = client_for(self.provider.base_url)
-        try:
-            with client.stream("POST", "chat/completions", json=self._body(call, True), headers=self._headers(),
-                               timeout=call.timeout_s) as response:
-                if response.status_code >= 400:
-                    raise status_error(response.status_code, response.read().decode(errors="replace"),
-                                       self.provider.name)
-                yield from self._events(response)
-        except httpx.TimeoutException as exc:
-            raise ProviderError(f"{self.provider.name} timed out after {call.timeout_s:g} s", retryable=True) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"{self.provider.name} stream broke: {type(exc).__name__}", retryable=True) from exc
+        with self._open_stream("chat/completions", self._body(call, True), call.timeout_s) as response:
+            yield from self._events(response)
 
     def _events(self, response: httpx.Response) -> Iterator[Delta]:
         finish: str | None = None
