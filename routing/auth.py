@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
@@ -24,6 +25,29 @@ class ApiKeyUser(AnonymousUser):
         return True
 
 
+# Every gateway call authenticates; a key found is trusted for KEY_CACHE_SECONDS in this process.
+# Revoking clears it here at once and in other processes within that time.
+KEY_CACHE_SECONDS = 5.0
+_keys: dict[str, tuple[ApiKey, float]] = {}
+
+
+def _lookup(raw: str) -> ApiKey | None:
+    digest = ApiKey.hash(raw)
+    cached = _keys.get(digest)
+    if cached is not None and time.monotonic() < cached[1] and cached[0].revoked_at is None:
+        return cached[0]
+    key = ApiKey.objects.for_raw(raw)
+    if key is None:
+        _keys.pop(digest, None)
+    else:
+        _keys[digest] = (key, time.monotonic() + KEY_CACHE_SECONDS)
+    return key
+
+
+def forget(key: ApiKey) -> None:
+    _keys.pop(key.hashed, None)
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
@@ -34,7 +58,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
             raise exceptions.AuthenticationFailed("use the header 'Authorization: Bearer <api key>'")
-        key = ApiKey.objects.for_raw(raw.strip())
+        key = _lookup(raw.strip())
         if key is None:
             raise exceptions.AuthenticationFailed("invalid or revoked API key")
         return ApiKeyUser(key), key

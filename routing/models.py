@@ -85,8 +85,11 @@ class ApiKey(models.Model):
         return cls.PREFIX + secrets.token_urlsafe(32)
 
     def revoke(self) -> None:
+        from routing.auth import forget  # the authentication cache of this process
+
         self.revoked_at = timezone.now()
         self.save(update_fields=["revoked_at"])
+        forget(self)
 
 
 class AnalyzerVersion(models.Model):

@@ -200,7 +200,7 @@ def _pinned(name: str, text: str, cohort: Cohort, api_key: ApiKey) -> tuple[Deci
     if llm is None:
         raise OptiRouteError(f"unknown model {name!r}; GET /v1/models lists the models and profiles you may use",
                              status=404, code="model_not_found")
-    pool = set(cohort.allowed_models.values_list("id", flat=True))
+    pool = snapshots.get().pools.get(cohort.pk, frozenset())
     denied = (cohort.constraints or {}).get("denied_models", [])
     if (pool and llm.id not in pool) or llm.name in denied:
         raise OptiRouteError(f"model {name!r} is outside the model pool of cohort {cohort.name}",
