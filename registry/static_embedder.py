@@ -241,6 +241,9 @@ class StaticEmbedder:
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
         self._special_ids = np.array(sorted(_special_token_ids(folder / meta["tokenizer"])), dtype=np.int64)
+        # A lookup table beats np.isin on the hot path (one gather instead of a sort per call).
+        self._is_special = np.zeros(len(self._matrix), dtype=bool)
+        self._is_special[self._special_ids[self._special_ids < len(self._matrix)]] = True
 
     def encode(self, texts: list[str]) -> FloatMatrix:
         """Return an (n, 384) float32 array of L2-normalised rows.
@@ -267,7 +270,7 @@ class StaticEmbedder:
     def _content_ids(self, ids: list[int]) -> npt.NDArray[np.int64]:
         """Token ids without specials, capped to the first head + last tail tokens."""
         arr = np.asarray(ids, dtype=np.int64)
-        arr = arr[~np.isin(arr, self._special_ids)]
+        arr = arr[~self._is_special[arr]]
         if arr.size > self.head_tokens + self.tail_tokens:
             tail = arr[arr.size - self.tail_tokens :] if self.tail_tokens else arr[:0]
             arr = np.concatenate([arr[: self.head_tokens], tail])
