@@ -230,7 +230,7 @@ def _validate_providers(providers: Any, source: str, errors: Errors) -> None:
 # ---------------------------------------------------------------- profiles
 
 
-def _normalise_inverted(values: dict[int, float]) -> dict[int, float]:
+def inverted_log_scale(values: dict[int, float]) -> dict[int, float]:
     """Map costs or latencies to 0..1 on a log scale, cheapest or fastest = 1."""
     logs = {key: math.log(max(value, 1e-9)) for key, value in values.items()}
     low, high = min(logs.values()), max(logs.values())
@@ -267,9 +267,9 @@ def _slice_profiles(dataset: Dataset, task_type: str, domain: str,
     means = {llm_id: (float(np.mean([v[0] for v in values])), float(np.mean([v[1] for v in values])),
                       _mean_or_none([v[2] for v in values]), len(values))
              for llm_id, values in per_model.items()}
-    cost_norm = _normalise_inverted({k: m[1] for k, m in means.items()})
+    cost_norm = inverted_log_scale({k: m[1] for k, m in means.items()})
     latencies = {k: m[2] for k, m in means.items() if m[2] is not None}
-    latency_norm = _normalise_inverted(latencies) if latencies else {}
+    latency_norm = inverted_log_scale(latencies) if latencies else {}
     return [ModelProfile(llm_id=llm_id, dataset=dataset, task_type=task_type, domain=domain, n=n,
                          mean_score=score, mean_cost_usd=cost, mean_latency_ms=latency, quality=score,
                          cost=cost_norm[llm_id], latency=latency_norm.get(llm_id),

@@ -7,7 +7,6 @@ one set of estimates: `estimate()` does everything that depends on the request o
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from optiroute.api_errors import OptiRouteError
 from registry.models import DECLARED_METRICS, LLM, Prompt
+from registry.services import inverted_log_scale
 from routing.estimator import estimators
 from routing.quality import expected_cost_from
 from routing.snapshot import Prior, Snapshot
@@ -376,14 +376,6 @@ def _neighbour_costs(models: list[LLM], request: Request, snapshot: Snapshot,
     return {llm.id: float(medians[j]) for j, llm in enumerate(models)}
 
 
-def _inverted_log_scale(values: dict[int, float]) -> dict[int, float]:
-    logs = {key: math.log(max(value, 1e-9)) for key, value in values.items()}
-    low, high = min(logs.values()), max(logs.values())
-    if high - low < 1e-12:
-        return dict.fromkeys(values, 1.0)
-    return {key: 1.0 - (value - low) / (high - low) for key, value in logs.items()}
-
-
 def choose(estimates: Estimates, weights: dict[str, float]) -> list[Candidate]:
     """Score every candidate with the user's weights; the best first."""
     return rank(estimates.candidates, weights)
@@ -396,10 +388,10 @@ def rank(candidates: list[Candidate], weights: dict[str, float]) -> list[Candida
     # traded against money, and half log-scaled, so that among cheap models the cheaper still
     # counts (linear alone sees $0.0001 and $0.001 as equally free).
     reference = max(c.typical_cost_usd for c in candidates) or 1.0
-    log_scaled = _inverted_log_scale({c.llm.id: c.cost_usd for c in candidates})
+    log_scaled = inverted_log_scale({c.llm.id: c.cost_usd for c in candidates})
     cost = {c.llm.id: 0.5 * max(0.0, 1.0 - c.cost_usd / reference) + 0.5 * log_scaled[c.llm.id]
             for c in candidates}
-    latency = _inverted_log_scale({c.llm.id: c.latency_ms for c in candidates})
+    latency = inverted_log_scale({c.llm.id: c.latency_ms for c in candidates})
     total_weight = sum(weights.values()) or 1.0
     for c in candidates:
         c.scores = {"accuracy": c.quality, "cost": cost[c.llm.id], "latency": latency[c.llm.id], **c.declared}

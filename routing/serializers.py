@@ -55,19 +55,34 @@ class RouteOptionsSerializer(serializers.Serializer):
     max_output_tokens = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
 
 
-class MessageSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["system", "user", "assistant", "tool", "developer"])
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+@extend_schema_field(OpenApiTypes.STR)
+class ContentField(serializers.Field):
+    """OpenAI message content: a string, or a list of parts of which the text parts count."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if isinstance(data, str):
+            return data
+        if isinstance(data, list) and all(isinstance(p, dict) for p in data):
+            return "".join(str(p.get("text", "")) for p in data if p.get("type") == "text")
+        raise serializers.ValidationError("content must be a string or a list of content parts")
+
+    def to_representation(self, value: Any) -> str:
+        return str(value)
+
+
+class ChatMessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "developer", "user", "assistant", "tool"])
+    content = ContentField(allow_null=True, required=False, default="")
 
 
 class RouteInputSerializer(RouteOptionsSerializer):
     prompt = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
-    messages = MessageSerializer(many=True, required=False)
+    messages = ChatMessageSerializer(many=True, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         text = attrs.get("prompt")
         if text is None and attrs.get("messages"):
-            text = "\n".join(m["content"] for m in attrs["messages"] if m["role"] != "assistant")
+            text = "\n".join(m["content"] or "" for m in attrs["messages"] if m["role"] != "assistant")
         if not text or not text.strip():
             raise serializers.ValidationError({"prompt": "give a non-empty prompt (or messages)"})
         attrs["text"] = text
@@ -101,26 +116,6 @@ class DecisionSerializer(serializers.Serializer):
     versions = serializers.DictField()
     timings_ms = serializers.DictField(child=serializers.FloatField())
     explanation = serializers.CharField()
-
-
-@extend_schema_field(OpenApiTypes.STR)
-class ContentField(serializers.Field):
-    """OpenAI message content: a string, or a list of parts of which the text parts count."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if isinstance(data, str):
-            return data
-        if isinstance(data, list) and all(isinstance(p, dict) for p in data):
-            return "".join(str(p.get("text", "")) for p in data if p.get("type") == "text")
-        raise serializers.ValidationError("content must be a string or a list of content parts")
-
-    def to_representation(self, value: Any) -> str:
-        return str(value)
-
-
-class ChatMessageSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["system", "developer", "user", "assistant", "tool"])
-    content = ContentField(allow_null=True, required=False, default="")
 
 
 class ChatOptionsSerializer(RouteOptionsSerializer):
