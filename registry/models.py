@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection, models
-from pgvector.django import CosineDistance, HnswIndex, VectorField
+from pgvector.django import HnswIndex, VectorField
 
 EMBEDDING_DIMS = 384
 
@@ -119,19 +119,11 @@ NEAREST_TRAIN_IN_DATASETS_SQL = ("SELECT id, embedding <=> %s::vector AS distanc
 
 
 class PromptQuerySet(models.QuerySet["Prompt"]):
-    def nearest(self, vector: Any, k: int) -> PromptQuerySet:
-        """The k prompts closest to `vector` by cosine distance, through the HNSW index."""
-        return (
-            self.exclude(embedding=None)
-            .annotate(distance=CosineDistance("embedding", vector))
-            .order_by("distance")[:k]
-        )
-
     def nearest_train_ids(self, vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None) -> list[tuple[int, float]]:
         """(id, cosine similarity) of the k train prompts closest to `vector`, through the HNSW index.
 
         The hot path of every routing decision: one hand-written statement, because building
-        the equivalent `nearest()` queryset costs more than the index search itself.
+        an ORM queryset for it costs more than the index search itself.
         """
         literal = "[" + ",".join(map(str, np.asarray(vector, dtype=np.float32).tolist())) + "]"
         # Two constant statements; every value travels as a parameter.

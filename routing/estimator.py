@@ -45,14 +45,14 @@ class Estimator:
                       int(counts[self.columns[mid]])) for mid in llm_ids if mid in self.columns}
 
 
-def _training_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int], list[int]]:
+def _training_data() -> tuple[np.ndarray, np.ndarray, list[int], list[int]]:
     evidence = snapshots.get().evidence
     prompt_ids = sorted(evidence.rows, key=evidence.rows.__getitem__)
     llm_ids = sorted(evidence.columns, key=evidence.columns.__getitem__)
     vectors = dict(Prompt.objects.filter(id__in=prompt_ids, split="train").values_list("id", "embedding"))
     keep = [i for i, pid in enumerate(prompt_ids) if vectors.get(pid) is not None]
     x = np.array([vectors[prompt_ids[i]] for i in keep], dtype=np.float32).reshape(len(keep), -1)
-    return x, evidence.scores[keep], evidence.costs[keep], [prompt_ids[i] for i in keep], llm_ids
+    return x, evidence.scores[keep], [prompt_ids[i] for i in keep], llm_ids
 
 
 def _hash(embedder: str, y: np.ndarray, prompt_ids: list[int], llm_ids: list[int]) -> str:
@@ -69,7 +69,7 @@ def estimator_train(*, force: bool = False) -> EstimatorVersion | None:
     if Dataset.objects.exclude(stats__embedder=embedder).exists():
         return None  # stored vectors from another embedder: re-import first
     snapshots.clear()
-    x, y, _costs, prompt_ids, llm_ids = _training_data()
+    x, y, prompt_ids, llm_ids = _training_data()
     if not len(x):
         return None
     training_hash = _hash(embedder, y, prompt_ids, llm_ids)
@@ -83,7 +83,6 @@ def estimator_train(*, force: bool = False) -> EstimatorVersion | None:
         if latest and latest.training_hash == training_hash and not force:
             return latest
         started = time.perf_counter()
-        # Without costs: the engine estimates costs itself and needs no calibrated price curve.
         model = quality.fit(x, y)
         return EstimatorVersion.objects.create(
             embedder=embedder, artifact=pickle.dumps(model), llm_ids=llm_ids, training_hash=training_hash,
