@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
 from django.conf import settings
-from django.db import connection, models
+from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
 EMBEDDING_DIMS = 384
@@ -111,33 +110,12 @@ class Dataset(models.Model):
         return self.name
 
 
-NEAREST_TRAIN_SQL = ("SELECT id, embedding <=> %s::vector AS distance FROM registry_prompt "
-                     "WHERE split = 'train' AND embedding IS NOT NULL ORDER BY distance LIMIT %s")
-NEAREST_TRAIN_IN_DATASETS_SQL = ("SELECT id, embedding <=> %s::vector AS distance FROM registry_prompt "
-                                 "WHERE split = 'train' AND embedding IS NOT NULL AND dataset_id = ANY(%s) "
-                                 "ORDER BY distance LIMIT %s")
-
-
 class PromptQuerySet(models.QuerySet["Prompt"]):
     def nearest_train_ids(self, vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None) -> list[tuple[int, float]]:
-        """(id, cosine similarity) of the k train prompts closest to `vector`, through the HNSW index.
+        """(id, cosine similarity) of the k train prompts closest to `vector`, through the HNSW index."""
+        from registry.vector_search import nearest_train_ids
 
-        The hot path of every routing decision: one hand-written statement, because building
-        an ORM queryset for it costs more than the index search itself.
-        """
-        literal = "[" + ",".join(map(str, np.asarray(vector, dtype=np.float32).tolist())) + "]"
-        # Two constant statements; every value travels as a parameter.
-        sql = NEAREST_TRAIN_SQL if dataset_ids is None else NEAREST_TRAIN_IN_DATASETS_SQL
-        params: list[Any] = [literal] + ([list(dataset_ids)] if dataset_ids is not None else []) + [k]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [(pid, 1.0 - distance) for pid, distance in cursor.fetchall()]
-
-    def widen_search(self, ef_search: int) -> None:
-        """Let this connection's HNSW searches examine more candidates: filtered searches (one
-        dataset of several) otherwise come back with fewer than k rows."""
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(int(ef_search))])
+        return nearest_train_ids(vector, k, dataset_ids)
 
     def train(self) -> PromptQuerySet:
         return self.filter(split=Prompt.Split.TRAIN)
@@ -169,8 +147,10 @@ class Prompt(models.Model):
             models.UniqueConstraint(fields=["dataset", "external_id"], name="prompt_unique_in_dataset"),
         ]
         indexes = [
+            # Only train prompts are ever searched: indexing just them spares every search the
+            # filter that would drop test prompts after the beam (and come back short of k).
             HnswIndex(name="prompt_embedding_hnsw", fields=["embedding"], m=16, ef_construction=64,
-                      opclasses=["vector_cosine_ops"]),
+                      opclasses=["vector_cosine_ops"], condition=models.Q(split="train")),
             models.Index(fields=["dataset", "split"]),
         ]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,6 +56,15 @@ _FIRST_CHAR_ID: Final = 999
 _FIRST_WORD_ID: Final = 1996
 
 FloatMatrix = npt.NDArray[np.float32]
+
+# The fast tokenisation path (StaticEmbedder._token_ids) for ASCII text. BERT's normaliser
+# drops control characters other than tab, newline and carriage return and lowercases; its
+# pre-tokeniser splits on whitespace and makes every ASCII character that is neither a
+# letter nor a digit a word of its own. WordPiece then works word by word, so a word's
+# pieces can be cached.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+_WORD_CACHE_LIMIT = 200_000
 
 
 def minilm_path() -> Path:
@@ -244,6 +254,8 @@ class StaticEmbedder:
         # A lookup table beats np.isin on the hot path (one gather instead of a sort per call).
         self._is_special = np.zeros(len(self._matrix), dtype=bool)
         self._is_special[self._special_ids[self._special_ids < len(self._matrix)]] = True
+        self._special_tokens = [self._tokenizer.id_to_token(int(i)) for i in self._special_ids]
+        self._word_ids: dict[str, list[int]] = {}
 
     def encode(self, texts: list[str]) -> FloatMatrix:
         """Return an (n, 384) float32 array of L2-normalised rows.
@@ -254,18 +266,35 @@ class StaticEmbedder:
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         if not texts:
             return out
-        # A single text skips encode_batch's thread-pool hand-off, which costs more than
-        # the tokenisation itself for one prompt.
-        encodings = (
-            [self._tokenizer.encode(texts[0], add_special_tokens=False)]
-            if len(texts) == 1
-            else self._tokenizer.encode_batch(texts, add_special_tokens=False)
-        )
-        for row, encoding in enumerate(encodings):
-            ids = self._content_ids(encoding.ids)
+        for row, text in enumerate(texts):
+            ids = self._content_ids(self._token_ids(text))
             if ids.size:
                 out[row] = self._matrix[ids].sum(axis=0)
         return _l2_normalise(out)
+
+    def _token_ids(self, text: str) -> list[int]:
+        """The tokenizer's ids for `text`, without special tokens.
+
+        ASCII text (nearly every prompt) is split into words here and each word's WordPiece
+        ids come from a cache: about 10x faster than the tokenizer on a 500-token prompt and
+        identical to it (tested). Other text, and text naming a special token such as
+        "[SEP]", which the tokenizer matches before normalising, go to the tokenizer.
+        """
+        if not text.isascii() or self._names_special_token(text):
+            return cast(list[int], self._tokenizer.encode(text, add_special_tokens=False).ids)
+        ids: list[int] = []
+        cache = self._word_ids
+        for word in _WORD.findall(_CONTROL.sub("", text).lower()):
+            pieces = cache.get(word)
+            if pieces is None:
+                if len(cache) >= _WORD_CACHE_LIMIT:
+                    cache.clear()
+                pieces = cache[word] = self._tokenizer.encode(word, add_special_tokens=False).ids
+            ids.extend(pieces)
+        return ids
+
+    def _names_special_token(self, text: str) -> bool:
+        return "[" in text and any(token in text for token in self._special_tokens)
 
     def _content_ids(self, ids: list[int]) -> npt.NDArray[np.int64]:
         """Token ids without specials, capped to the first head + last tail tokens."""

@@ -85,7 +85,16 @@ class Request:
     dataset_ids: tuple[int, ...] | None = None  # evidence scope, None for every dataset
     output_tokens: int = DEFAULT_OUTPUT_TOKENS
     unavailable: frozenset[int] = frozenset()  # e.g. circuit breaker open
-    prior_cache: dict[tuple[int, str], Prior] = field(default_factory=dict, repr=False)
+    # The neighbours' recorded (scores, costs) for some models, looked up once per request.
+    _neighbourhood: tuple[tuple[int, ...], np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    def neighbourhood(self, snapshot: Snapshot, neighbours: list[tuple[int, float]],
+                      models: list[LLM]) -> tuple[np.ndarray, np.ndarray]:
+        ids = tuple(m.id for m in models)
+        if self._neighbourhood is None or self._neighbourhood[0] != ids:
+            scores, costs = snapshot.evidence.neighbourhood([pid for pid, _ in neighbours], list(ids))
+            self._neighbourhood = (ids, scores, costs)
+        return self._neighbourhood[1], self._neighbourhood[2]
 
 
 @dataclass
@@ -233,10 +242,11 @@ def _scopes(request: Request) -> tuple[int | None, ...]:
 
 def _prior(llm_id: int, task_type: str, request: Request, snapshot: Snapshot) -> Prior:
     """The model's track record on this task type, else overall, in the evidence scope."""
-    key = (llm_id, task_type)
-    if key not in request.prior_cache:
-        request.prior_cache[key] = _lookup_prior(llm_id, task_type, request, snapshot)
-    return request.prior_cache[key]
+    key = ("prior", llm_id, task_type, request.dataset_ids)
+    prior = snapshot.memo.get(key)
+    if prior is None:
+        prior = snapshot.memo[key] = _lookup_prior(llm_id, task_type, request, snapshot)
+    return prior  # type: ignore[return-value]
 
 
 def _lookup_prior(llm_id: int, task_type: str, request: Request, snapshot: Snapshot) -> Prior:
@@ -261,7 +271,7 @@ class KnnStrategy:
 
     def quality(self, request: Request, models: list[LLM], snapshot: Snapshot,
                 neighbours: list[tuple[int, float]]) -> dict[int, tuple[float, float, int]]:
-        scores, _ = snapshot.evidence.neighbourhood([pid for pid, _ in neighbours], [m.id for m in models])
+        scores, _ = request.neighbourhood(snapshot, neighbours, models)
         sims = np.array([sim for _, sim in neighbours], dtype=np.float32)
         top = float(sims.max()) if len(sims) else 0.0
         relevance = 1.0 if top >= RELEVANT_SIMILARITY else top / RELEVANT_SIMILARITY
@@ -362,15 +372,19 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy) -> Estima
 
 def _typical_cost(llm: LLM, request: Request, snapshot: Snapshot) -> float:
     """What a call usually costs: the recorded mean where evaluations exist, else the price list."""
-    recorded = [c for ds, c in snapshot.costs_by_model.get(llm.id, ())
-                if request.dataset_ids is None or ds in request.dataset_ids]
-    return sum(recorded) / len(recorded) if recorded else _expected_cost(llm, request, snapshot)
+    key = ("recorded_cost", llm.id, request.dataset_ids)
+    recorded = snapshot.memo.get(key)
+    if recorded is None:
+        costs = [c for ds, c in snapshot.costs_by_model.get(llm.id, ())
+                 if request.dataset_ids is None or ds in request.dataset_ids]
+        recorded = snapshot.memo[key] = sum(costs) / len(costs) if costs else -1.0
+    return recorded if recorded >= 0 else _expected_cost(llm, request, snapshot)  # type: ignore[operator,return-value]
 
 
 def _neighbour_costs(models: list[LLM], request: Request, snapshot: Snapshot,
                      neighbours: list[tuple[int, float]]) -> dict[int, float]:
     """Recorded costs of each model on similar prompts beat a price-list estimate."""
-    _, costs = snapshot.evidence.neighbourhood([pid for pid, _ in neighbours], [m.id for m in models])
+    _, costs = request.neighbourhood(snapshot, neighbours, models)
     listed = np.array([_expected_cost(llm, request, snapshot) for llm in models])
     medians = expected_cost_from(costs, listed)
     return {llm.id: float(medians[j]) for j, llm in enumerate(models)}

@@ -129,7 +129,6 @@ def evaluate(*, dataset_name: str, strategies: list[str] | None = None) -> dict[
     analyzer_train()
     estimator_train()
     estimators.clear()
-    Prompt.objects.widen_search(1000)
     snapshot = snapshots.get()
     requests = _requests(dataset, prompts)
     curves = {}

@@ -44,6 +44,9 @@ class Snapshot:
     model_vectors: dict[tuple[int, int | None], np.ndarray] = field(default_factory=dict)
     _evidence: Evidence | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Values derived from the above (priors per task and scope, typical costs), computed on
+    # first use: the snapshot never changes, so neither do they.
+    memo: dict[tuple[object, ...], object] = field(default_factory=dict, repr=False)
 
     @property
     def evidence(self) -> Evidence:

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from django.db import connection
 
+from registry import vector_search
 from registry.models import Dataset, Prompt
 
 pytestmark = pytest.mark.django_db
@@ -28,28 +29,35 @@ def test_it_finds_the_nearest_prompts_by_cosine(prompts):
 
 
 def test_it_answers_nearest_queries_from_the_hnsw_index(prompts):
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as captured:
-        Prompt.objects.nearest_train_ids(prompts[0], 10)
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + captured.captured_queries[0]["sql"])
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "prompt_embedding_hnsw" in plan, plan
+    assert "prompt_embedding_hnsw" in vector_search.explain(prompts[0], 10)
 
 
 def test_a_search_within_datasets_uses_the_index_too(prompts):
-    from django.test.utils import CaptureQueriesContext
-
-    scope = (prompts_dataset_id(),)
-    with CaptureQueriesContext(connection) as captured:
-        found = Prompt.objects.nearest_train_ids(prompts[7], 5, dataset_ids=scope)
+    scope = (Dataset.objects.get(name="vectors").id,)
+    found = Prompt.objects.nearest_train_ids(prompts[7], 5, dataset_ids=scope)
     assert found[0][1] == pytest.approx(1.0, abs=1e-5)
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + captured.captured_queries[0]["sql"])
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "prompt_embedding_hnsw" in plan, plan
+    assert "prompt_embedding_hnsw" in vector_search.explain(prompts[7], 5, dataset_ids=scope)
 
 
-def prompts_dataset_id():
-    return Dataset.objects.get(name="vectors").id
+def test_test_prompts_never_crowd_train_prompts_out_of_the_k_nearest(prompts):
+    """Test prompts are not in the index, so k train prompts come back however many test prompts sit closer."""
+    dataset = Dataset.objects.get(name="vectors")
+    query = prompts[0]
+    close = query + np.random.default_rng(1).normal(scale=0.01, size=(200, 384)).astype(np.float32)
+    Prompt.objects.bulk_create([Prompt(dataset=dataset, external_id=f"t{i}", text="t", embedding=v, split="test")
+                                for i, v in enumerate(close)])
+    found = Prompt.objects.nearest_train_ids(query, 50)
+    assert len(found) == 50
+    assert set(Prompt.objects.filter(pk__in=[pid for pid, _ in found]).values_list("split", flat=True)) == {"train"}
+
+
+def test_a_search_scoped_to_a_small_dataset_still_returns_k(prompts):
+    """The other dataset's prompts fill the HNSW beam; the search widens it rather than come back short."""
+    small = Dataset.objects.create(name="small", source_format="bundle", content_hash="y")
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(80, 384)).astype(np.float32)
+    Prompt.objects.bulk_create([Prompt(dataset=small, external_id=str(i), text="s", embedding=v / np.linalg.norm(v))
+                                for i, v in enumerate(vectors)])
+    found = Prompt.objects.nearest_train_ids(prompts[0], 50, dataset_ids=(small.id,))
+    assert len(found) == 50
+    assert set(Prompt.objects.filter(pk__in=[pid for pid, _ in found]).values_list("dataset", flat=True)) == {small.id}

@@ -1,0 +1,92 @@
+"""The nearest-train-prompt search, the one database statement of every routing decision.
+
+It bypasses the ORM and Django's cursor on purpose: the query vector travels in pgvector's
+binary format through a server-side-bound, prepared statement. Django's client-side binding
+would format 384 floats as text and send them inside the query string, which costs more
+Python time than the index search costs the database.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+import psycopg
+from django.db import connection, transaction
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+
+NEAREST_TRAIN_SQL = ("SELECT id, embedding <=> %s AS distance FROM registry_prompt "
+                     "WHERE split = 'train' AND embedding IS NOT NULL ORDER BY distance LIMIT %s")
+NEAREST_TRAIN_IN_DATASETS_SQL = ("SELECT id, embedding <=> %s AS distance FROM registry_prompt "
+                                 "WHERE split = 'train' AND embedding IS NOT NULL AND dataset_id = ANY(%s) "
+                                 "ORDER BY distance LIMIT %s")
+# A search within some datasets drops the others' prompts after the HNSW beam; when that
+# leaves fewer than k, it runs again once with this wide a beam.
+WIDE_EF_SEARCH = 1000
+
+
+class _VectorDumper(Dumper):
+    """numpy float vector -> pgvector's binary input: dims, unused, big-endian float4s."""
+
+    format = Format.BINARY
+    oid = 0  # set per database in _dumper_for
+
+    def dump(self, obj: Any) -> bytes:
+        values = np.asarray(obj, dtype=">f4")
+        return struct.pack(">HH", values.shape[0], 0) + values.tobytes()
+
+
+_dumpers: dict[int, type[_VectorDumper]] = {}
+
+
+def _dumper_for(raw: psycopg.Connection[Any]) -> type[_VectorDumper]:
+    with raw.cursor() as cursor:
+        oid = cursor.execute("SELECT 'vector'::regtype::oid").fetchone()[0]  # type: ignore[index]
+    if oid not in _dumpers:
+        _dumpers[oid] = type("VectorDumper", (_VectorDumper,), {"oid": oid})
+    return _dumpers[oid]
+
+
+def _cursor() -> psycopg.Cursor[Any]:
+    connection.ensure_connection()
+    raw = connection.connection
+    dumper = getattr(raw, "_optiroute_vector_dumper", None)
+    if dumper is None:
+        dumper = _dumper_for(raw)
+        raw._optiroute_vector_dumper = dumper  # type: ignore[union-attr]
+    cursor = psycopg.Cursor(raw)
+    cursor.adapters.register_dumper(np.ndarray, dumper)
+    return cursor
+
+
+def nearest_train_ids(vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None) -> list[tuple[int, float]]:
+    """(id, cosine similarity) of the k train prompts closest to `vector`, through the HNSW index."""
+    query = np.asarray(vector, dtype=np.float32)
+    if dataset_ids is None:
+        rows = _search(NEAREST_TRAIN_SQL, [query, k])
+    else:
+        params = [query, list(dataset_ids), k]
+        rows = _search(NEAREST_TRAIN_IN_DATASETS_SQL, params)
+        if len(rows) < k:
+            with transaction.atomic():
+                _cursor().execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(WIDE_EF_SEARCH)])
+                rows = _search(NEAREST_TRAIN_IN_DATASETS_SQL, params)
+    return [(pid, 1.0 - distance) for pid, distance in rows]
+
+
+def _search(sql: str, params: list[Any]) -> list[tuple[int, float]]:
+    with _cursor() as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall()
+
+
+def explain(vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None) -> str:
+    """The query plan of a search, for tests and operators."""
+    query = np.asarray(vector, dtype=np.float32)
+    sql = NEAREST_TRAIN_SQL if dataset_ids is None else NEAREST_TRAIN_IN_DATASETS_SQL
+    params: list[Any] = [query, k] if dataset_ids is None else [query, list(dataset_ids), k]
+    with _cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
