@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView
+
+from optiroute.schema import SchemaView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path("console/", include("registry.urls")),
     path("", include("routing.urls")),
     path("", RedirectView.as_view(url="/console/", permanent=False)),

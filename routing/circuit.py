@@ -1,17 +1,31 @@
-"""A circuit breaker per model, its state in Redis so every process and worker shares it."""
+"""A circuit breaker per model, its state in Redis so every process and worker shares it.
+
+Failures are counted in Redis per model within a window; the Nth opens the model's circuit
+until a cooldown ends, as an entry of one sorted set (model id -> when it closes). Each
+process reads that set at most every SYNC_SECONDS and answers "is it open?" from memory, so
+a routed call costs no Redis round trip on the way: another process's opened circuit is seen
+within SYNC_SECONDS, the process's own at once, and a cooldown ends on time everywhere.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 
 import redis
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
+OPEN_KEY = "optiroute:circuit:open"
+SYNC_SECONDS = 0.5
+
 _client: redis.Redis | None = None
 _lock = threading.Lock()
+_open_until: dict[int, float] = {}  # llm id -> unix time its circuit closes, as last read
+_synced_at = -1.0
+_failed_at: dict[int, float] = {}  # llm id -> this process's last recorded failure
 
 
 def _redis() -> redis.Redis | None:
@@ -27,26 +41,37 @@ def _fail_key(llm_id: int) -> str:
     return f"optiroute:circuit:failures:{llm_id}"
 
 
-def _open_key(llm_id: int) -> str:
-    return f"optiroute:circuit:open:{llm_id}"
-
-
 def open_circuits(llm_ids: Iterable[int]) -> frozenset[int]:
     """Models whose circuit is open now; when Redis is down, none (fail open, logged)."""
-    ids = list(llm_ids)
+    now = time.time()
+    until = _open_view(now)
+    return frozenset(i for i in llm_ids if until.get(i, 0.0) > now)
+
+
+def _open_view(now: float) -> dict[int, float]:
+    global _open_until, _synced_at
+    if now - _synced_at < SYNC_SECONDS:
+        return _open_until
     client = _redis()
-    if client is None or not ids:
-        return frozenset()
-    try:
-        flags = client.mget([_open_key(i) for i in ids])
-    except redis.RedisError:
-        logger.warning("circuit breaker state unavailable; treating every circuit as closed")
-        return frozenset()
-    return frozenset(i for i, flag in zip(ids, flags, strict=True) if flag)
+    if client is None:
+        return {}
+    with _lock:
+        if now - _synced_at < SYNC_SECONDS:  # another thread synced meanwhile
+            return _open_until
+        try:
+            rows = client.zrangebyscore(OPEN_KEY, now, "+inf", withscores=True)
+        except redis.RedisError:
+            logger.warning("circuit breaker state unavailable; treating every circuit as closed")
+            rows = []
+        _open_until = {int(member): until for member, until in rows}
+        _synced_at = now
+        return _open_until
 
 
 def record_failure(llm_id: int) -> bool:
     """Count a failure; open the circuit when the window holds too many. True when it opened."""
+    global _open_until
+    _failed_at[llm_id] = time.time()
     client = _redis()
     if client is None:
         return False
@@ -55,16 +80,30 @@ def record_failure(llm_id: int) -> bool:
         pipe.incr(_fail_key(llm_id))
         pipe.expire(_fail_key(llm_id), settings.CIRCUIT_WINDOW_S, nx=True)
         failures = int(pipe.execute()[0])
-        if failures >= settings.CIRCUIT_FAILURES:
-            client.set(_open_key(llm_id), failures, ex=settings.CIRCUIT_COOLDOWN_S)
-            client.delete(_fail_key(llm_id))
-            return True
+        if failures < settings.CIRCUIT_FAILURES:
+            return False
+        now = time.time()
+        until = now + settings.CIRCUIT_COOLDOWN_S
+        pipe = client.pipeline()
+        pipe.zadd(OPEN_KEY, {str(llm_id): until})
+        pipe.zremrangebyscore(OPEN_KEY, "-inf", now)  # circuits closed since
+        pipe.delete(_fail_key(llm_id))
+        pipe.execute()
     except redis.RedisError:
         logger.warning("could not record a failure in the circuit breaker")
-    return False
+        return False
+    with _lock:  # copy on write: readers may be iterating the current view
+        _open_until = {**_open_until, llm_id: until}
+    return True
 
 
 def record_success(llm_id: int) -> None:
+    """A success ends a run of failures. Only a model this process saw fail within the window
+    costs a round trip: the failure count of a healthy model is already zero."""
+    failed = _failed_at.get(llm_id)
+    if failed is None or time.time() - failed > settings.CIRCUIT_WINDOW_S:
+        return
+    _failed_at.pop(llm_id, None)
     client = _redis()
     if client is None:
         return
@@ -74,7 +113,21 @@ def record_success(llm_id: int) -> None:
         logger.warning("could not reset the circuit breaker")
 
 
-def reset(llm_id: int) -> None:
+def reset(llm_id: int | None = None) -> None:
+    """Close one model's circuit (or every circuit) and forget its failures, here and in Redis."""
+    global _open_until, _synced_at
     client = _redis()
+    ids = [llm_id] if llm_id is not None else None
     if client is not None:
-        client.delete(_fail_key(llm_id), _open_key(llm_id))
+        if ids is None:
+            client.delete(OPEN_KEY, *client.scan_iter("optiroute:circuit:failures:*"))
+        else:
+            client.delete(_fail_key(llm_id))  # type: ignore[arg-type]
+            client.zrem(OPEN_KEY, str(llm_id))
+    with _lock:
+        _open_until = {} if ids is None else {k: v for k, v in _open_until.items() if k != llm_id}
+        _synced_at = -1.0
+        if ids is None:
+            _failed_at.clear()
+        else:
+            _failed_at.pop(llm_id, None)  # type: ignore[arg-type]

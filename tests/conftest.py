@@ -30,10 +30,7 @@ def fresh_routing_state() -> Iterator[None]:
     from routing.snapshot import snapshots
 
     snapshots.clear()
-    client = circuit._redis()
-    if client is not None:
-        for key in client.scan_iter("optiroute:circuit:*"):
-            client.delete(key)
+    circuit.reset()
     yield
     snapshots.clear()
 

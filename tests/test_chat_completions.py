@@ -1,8 +1,10 @@
 """POST /v1/chat/completions against a real local OpenAI-protocol server: answers, fallbacks, errors."""
 
 import json
+import os
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -221,3 +223,28 @@ def test_savings_are_measured_against_the_cohort_baseline(fake_ai, api, key):
     cohort.save()
     body = chat(api, model="fake-ok").json()
     assert body["optiroute"]["saving_usd"] == pytest.approx(18 * (1.0 - 0.5) / 1e6)
+
+
+@override_settings(CIRCUIT_COOLDOWN_S=30)
+def test_a_circuit_opened_by_another_process_is_seen_here(fake_ai, api):
+    """The breaker's state lives in Redis: a circuit another process opened is skipped here too."""
+    import subprocess
+    import sys
+    import time
+
+    from routing import circuit
+
+    llm = LLM.objects.get(name="fake-500")
+    assert circuit.open_circuits([llm.id]) == frozenset()
+    opener = ("import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'optiroute.settings'); django.setup()\n"
+              "from django.test import override_settings\nfrom routing import circuit\n"
+              f"with override_settings(CIRCUIT_FAILURES=1, CIRCUIT_COOLDOWN_S=30):\n"
+              f"    assert circuit.record_failure({llm.id})\n")
+    subprocess.run([sys.executable, "-c", opener], check=True, timeout=60,
+                   env={**os.environ, "REDIS_URL": settings.REDIS_URL})
+    time.sleep(circuit.SYNC_SECONDS + 0.1)
+    assert circuit.open_circuits([llm.id]) == {llm.id}
+    body = chat(api, **routed_between("fake-500")).json()
+    assert Decision.objects.get(pk=body["optiroute"]["decision_id"]).excluded["fake-500"] == \
+        "temporarily unavailable (circuit open)"
+    assert fake_ai.calls["fake-500"] == 0
