@@ -398,13 +398,13 @@ def choose(estimates: Estimates, weights: dict[str, float]) -> list[Candidate]:
 def rank(candidates: list[Candidate], weights: dict[str, float]) -> list[Candidate]:
     if not candidates:
         return []
-    # Half linear in dollars against the priciest candidate's typical cost, so that quality is
-    # traded against money, and half log-scaled, so that among cheap models the cheaper still
-    # counts (linear alone sees $0.0001 and $0.001 as equally free).
+    # Linear in expected dollars against one reference, the priciest candidate's typical call,
+    # and not clipped: (1 - w) * quality + w * cost then ranks exactly as quality - lambda * dollars
+    # with lambda = w / ((1 - w) * reference), the best rule for a mean-spend budget (the
+    # evaluation harness measured a log-scaled half and clipping at 0 both cost quality). A call
+    # dearer than the reference (a long prompt to the priciest model) scores below 0.
     reference = max(c.typical_cost_usd for c in candidates) or 1.0
-    log_scaled = inverted_log_scale({c.llm.id: c.cost_usd for c in candidates})
-    cost = {c.llm.id: 0.5 * max(0.0, 1.0 - c.cost_usd / reference) + 0.5 * log_scaled[c.llm.id]
-            for c in candidates}
+    cost = {c.llm.id: 1.0 - c.cost_usd / reference for c in candidates}
     latency = inverted_log_scale({c.llm.id: c.latency_ms for c in candidates})
     total_weight = sum(weights.values()) or 1.0
     for c in candidates:
