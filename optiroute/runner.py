@@ -60,6 +60,20 @@ def _development_key() -> str:
     return api_key_create(cohort_name=None, label="make run development key")[1]
 
 
+def gunicorn_command(host: str, port: int, *extra: str) -> list[str]:
+    """How `make run` serves the web app (scripts/bench_gateway.py measures exactly this).
+
+    WEB_WORKERS processes (default: one per CPU) of WEB_THREADS threads (default 8): routing is
+    CPU-bound Python, so processes, not threads, are what use the cores; and a kept-alive
+    client connection stays with the worker that accepted it, so a worker needs a thread for
+    each connection it may hold (fewer threads measured worse tail latency at concurrency 8).
+    """
+    workers = os.environ.get("WEB_WORKERS") or str(os.cpu_count() or 2)
+    threads = os.environ.get("WEB_THREADS") or "8"
+    return [sys.executable, "-m", "gunicorn", "optiroute.wsgi", "--bind", f"{host}:{port}",
+            "--workers", workers, "--threads", threads, "--timeout", "120", *extra]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -71,8 +85,7 @@ def main() -> None:
     info = prepare()
     python = sys.executable
     children = [
-        subprocess.Popen([python, "-m", "gunicorn", "optiroute.wsgi", "--bind", f"{args.host}:{args.port}",
-                          "--workers", "2", "--threads", "4", "--timeout", "120", "--access-logfile", "-"]),
+        subprocess.Popen(gunicorn_command(args.host, args.port, "--access-logfile", "-")),
         subprocess.Popen([python, "-m", "celery", "-A", "optiroute", "worker", "--beat", "--loglevel", "INFO",
                           "--concurrency", "1", "--schedule", str(Path(".data") / "celerybeat-schedule")]),
     ]

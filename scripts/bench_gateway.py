@@ -1,5 +1,6 @@
-"""The time OptiRoute adds around a provider call: a local OpenAI-protocol server, called directly
-and through OptiRoute (gunicorn, as `make run` serves it), at concurrency 1 and 8. Loopback only."""
+"""The time OptiRoute adds around a provider call: a local OpenAI-protocol server (a process of
+its own, answering after 50 ms), called directly and through OptiRoute (gunicorn, as `make run`
+serves it), at concurrency 1 and 8. Loopback only."""
 
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ import django  # noqa: E402
 
 django.setup()
 
+from optiroute.runner import gunicorn_command  # noqa: E402
 from registry.models import LLM, Provider  # noqa: E402
 from routing.models import Cohort  # noqa: E402
 from routing.services import api_key_create  # noqa: E402
-from tests.openai_server import FakeOpenAIServer  # noqa: E402
 
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 REQUESTS = 400
@@ -59,12 +60,12 @@ def run(url: str, body: dict[str, object], headers: dict[str, str], concurrency:
 
 
 def main() -> None:
-    provider = FakeOpenAIServer(delay_s=0.05).start()
-    key = setup(provider.url)
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "optiroute.wsgi", "--bind", f"127.0.0.1:{PORT}",
-                               "--workers", os.environ.get("BENCH_WORKERS", "2"),
-                               "--threads", os.environ.get("BENCH_THREADS", "8"),
-                               "--log-level", "warning"], cwd=ROOT,
+    provider = subprocess.Popen([sys.executable, "-m", "tests.openai_server", "--delay", "0.05"], cwd=ROOT,
+                                stdout=subprocess.PIPE, text=True)
+    assert provider.stdout is not None
+    provider_url = provider.stdout.readline().strip()
+    key = setup(provider_url)
+    server = subprocess.Popen(gunicorn_command("127.0.0.1", PORT, "--log-level", "warning"), cwd=ROOT,
                               env={**os.environ, "DEBUG": "false"})
     try:
         for _ in range(100):
@@ -76,7 +77,7 @@ def main() -> None:
         report = {}
         auth = {"Authorization": f"Bearer {key}"}
         for concurrency in (1, 8):
-            direct = run(f"{provider.url}/chat/completions", {**BODY, "model": "fake-ok"}, {}, concurrency)
+            direct = run(f"{provider_url}/chat/completions", {**BODY, "model": "fake-ok"}, {}, concurrency)
             for label, model in (("pinned", "bench-echo"), ("routed", "optiroute/auto")):
                 via = run(f"http://127.0.0.1:{PORT}/v1/chat/completions", {**BODY, "model": model}, auth, concurrency)
                 report[f"c{concurrency}_{label}"] = {
@@ -89,9 +90,9 @@ def main() -> None:
         out.write_text(json.dumps(report, indent=2))
         print(json.dumps(report, indent=2))
     finally:
-        server.terminate()
-        server.wait(timeout=20)
-        provider.shutdown()
+        for process in (server, provider):
+            process.terminate()
+            process.wait(timeout=20)
 
 
 if __name__ == "__main__":

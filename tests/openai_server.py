@@ -19,6 +19,12 @@ WORDS = ["Hello", " from", " the", " local", " provider", "."]
 
 class Handler(BaseHTTPRequestHandler):
     server: FakeOpenAIServer
+    # Keep-alive, as real providers do: a response with a Content-Length leaves the
+    # connection open; streams and cut answers close it (see _close_after).
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle's algorithm on, the second waits for
+    # the client's delayed ACK of the first (40 ms) on a kept-alive connection.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -69,12 +75,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", "500")
+        self._close_after()
         self.end_headers()
         self.wfile.write(b'{"choices": [')  # then the connection closes, short of Content-Length
 
     def _stream(self, body: dict[str, Any], *, cut: bool) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
+        self._close_after()
         self.end_headers()
         for index, word in enumerate(WORDS):
             if cut and index == 2:
@@ -100,6 +108,7 @@ class Handler(BaseHTTPRequestHandler):
                                     "usage": {"input_tokens": 12, "output_tokens": 6}})
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
+        self._close_after()
         self.end_headers()
         events = [{"type": "message_start", "message": {"usage": {"input_tokens": 12}}}]
         events += [{"type": "content_block_delta", "delta": {"type": "text_delta", "text": w}} for w in WORDS]
@@ -107,6 +116,11 @@ class Handler(BaseHTTPRequestHandler):
                    {"type": "message_stop"}]
         for event in events:
             self.wfile.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
+
+    def _close_after(self) -> None:
+        """A body without a (true) Content-Length ends when the connection does."""
+        self.send_header("Connection", "close")
+        self.close_connection = True
 
     def _send(self, status: int, payload: dict[str, Any]) -> None:
         raw = json.dumps(payload).encode()
@@ -137,3 +151,18 @@ class FakeOpenAIServer(ThreadingHTTPServer):
     def start(self) -> FakeOpenAIServer:
         threading.Thread(target=self.serve_forever, daemon=True).start()
         return self
+
+
+def main() -> None:
+    """Serve until killed, in a process of its own (scripts/bench_gateway.py); prints the URL."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--delay", type=float, default=0.0)
+    server = FakeOpenAIServer(delay_s=parser.parse_args().delay)
+    print(server.url, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
