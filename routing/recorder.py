@@ -14,9 +14,13 @@ import atexit
 import logging
 import queue
 import threading
+from typing import Any
 
+import orjson
+import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import connection, models
+from psycopg.types.json import Jsonb
 
 from routing.models import Decision, Usage, fast_commit
 
@@ -56,13 +60,9 @@ class DecisionRecorder:
             self._write_queued(batch)
 
     def _write(self, batch: list[tuple[Decision, Usage | None]]) -> None:
-        # Row by row in one transaction: bulk_create's UNNEST arrays make psycopg escape every
-        # JSON document character by character, which costs more than the extra round trips.
         with fast_commit():
-            for decision, usage in batch:
-                decision.save(force_insert=True)
-                if usage is not None:
-                    usage.save(force_insert=True)
+            _insert(Decision, [decision for decision, _ in batch])
+            _insert(Usage, [usage for _, usage in batch if usage is not None])
 
     def _write_queued(self, batch: list[tuple[Decision, Usage | None]]) -> None:
         try:
@@ -77,6 +77,36 @@ class DecisionRecorder:
     def flush(self) -> None:
         """Wait until every queued decision is stored."""
         self._queue.join()
+
+
+def _insert(model: type[models.Model], rows: list[Any]) -> None:
+    """INSERT model rows in one pipelined round trip, JSON encoded by orjson.
+
+    Model.save() per row costs a round trip each and the standard json module's encoding of
+    every candidate's scores, about 2 ms of a process's time per decision; a batch here costs
+    a fraction of that. Values are prepared by the model's own fields, so defaults and
+    auto_now_add apply as in save(); auto-increment keys are left to the database.
+    """
+    if not rows:
+        return
+    fields = [f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)]
+    sql = (f"INSERT INTO {model._meta.db_table} ({', '.join(connection.ops.quote_name(f.column) for f in fields)}) "
+           f"VALUES ({', '.join(['%s'] * len(fields))})")
+    values = [[_prepared(field, row) for field in fields] for row in rows]
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.executemany(sql, values)
+
+
+def _prepared(field: models.Field[Any, Any], row: models.Model) -> Any:
+    value = field.pre_save(row, True)
+    if isinstance(field, models.JSONField):
+        return None if value is None else Jsonb(value, dumps=_json)
+    return field.get_db_prep_save(value, connection)
+
+
+def _json(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
 
 
 recorder = DecisionRecorder()

@@ -77,14 +77,15 @@ def decision_make(*, text: str, profile: str | None = None, preferences: dict[st
     ranking = engine.choose(estimates, weights)
     chosen = ranking[0]
     reserve = engine.rank(estimates.reserve, weights)
+    analysed_as = analysis.as_dict()
     decision = Decision(
         mode=mode, api_key=api_key, cohort=cohort, user=user if getattr(user, "pk", None) else None,
-        profile=profile_name, weights=weights, constraints=hard.as_dict(), analysis=analysis.as_dict(),
+        profile=profile_name, weights=weights, constraints=hard.as_dict(), analysis=analysed_as,
         candidates=[c.as_dict() for c in ranking], excluded=estimates.excluded, neighbours=estimates.neighbours[:10],
         filters=estimates.filters, fallback_reason=estimates.fallback_reason, chosen_model=chosen.llm,
         strategy=strategy_impl.name,
         versions={"engine": ENGINE_VERSION, "analyzer": analysis.analyzer_version, "embedder": get_embedder().name},
-        explanation=explain(chosen, ranking, weights, analysis.as_dict(), estimates.fallback_reason))
+        explanation=explain(chosen, ranking, weights, analysed_as, estimates.fallback_reason))
     done = time.perf_counter()
     decision.timings = {"analysis": _ms(started, analysed), "evidence": _ms(analysed, estimated),
                         "scoring": _ms(estimated, done), "total": _ms(started, done)}

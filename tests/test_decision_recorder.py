@@ -20,3 +20,22 @@ def test_route_decisions_are_stored_by_the_background_writer(settings):
            for i in range(5)]
     recorder.flush()
     assert Decision.objects.filter(id__in=ids).count() == 5
+
+
+@pytest.mark.django_db
+def test_a_batch_is_stored_as_the_decisions_were_made():
+    """The batched writer stores every field as save() would: JSON documents, keys, defaults, timestamps."""
+    call_command("import_models")
+    key, _ = api_key_create(cohort_name=None)
+    from routing.services import decision_make
+
+    made = [decision_make(text=f"Translate sentence {i} into French.", cohort=key.cohort, api_key=key,
+                          save=False).decision for i in range(3)]
+    recorder._write([(d, None) for d in made])
+    for decision in made:
+        stored = Decision.objects.get(pk=decision.pk)
+        assert stored.candidates == decision.candidates and stored.candidates
+        assert stored.analysis == decision.analysis and stored.weights == decision.weights
+        assert stored.chosen_model_id == decision.chosen_model_id and stored.api_key_id == key.pk
+        assert stored.created_at is not None and stored.explanation == decision.explanation
+        assert stored.attempts == [] and stored.mode == Decision.Mode.DRY_RUN
