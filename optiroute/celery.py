@@ -7,3 +7,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "optiroute.settings")
 app = Celery("optiroute")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Periodic work, declared here so every deployment runs it (`celery worker --beat`, or a beat service).
+app.conf.beat_schedule = {
+    "fold-feedback": {"task": "feedback.tasks.feedback_fold_task", "schedule": 60.0},
+}

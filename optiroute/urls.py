@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path("console/", include("registry.urls")),
     path("", include("routing.urls")),
+    path("", include("feedback.urls")),
     path("", RedirectView.as_view(url="/console/", permanent=False)),
 ]

@@ -349,3 +349,42 @@ def import_job_create(*, user: Any, dataset_name: str, fmt: str, create_models: 
                                        created_by=user)
         transaction.on_commit(lambda: import_job_task.delay(job.pk))
     return job
+
+
+@dataclass(frozen=True)
+class FieldOutcome:
+    """How a model did on one real request, observed after deployment (e.g. a user's rating)."""
+
+    key: str  # unique within the dataset, e.g. the routing decision's id
+    embedding: Any  # the request's embedding: its text is not kept
+    llm_id: int
+    score: float  # 0..1
+    cost_usd: float
+    task_type: str = ""
+    domain: str = ""
+
+
+def field_evidence_record(*, dataset_name: str, outcomes: list[FieldOutcome]) -> Dataset:
+    """Store outcomes seen in production as train evidence of a dataset of their own.
+
+    The router reads them like any evaluation result: as neighbours of the requests they
+    resemble and in the models' profiles. An outcome recorded again under the same key
+    replaces the earlier one.
+    """
+    with transaction.atomic():
+        dataset, _ = Dataset.objects.select_for_update().get_or_create(
+            name=dataset_name, defaults={"source_format": "field", "content_hash": ""})
+        for outcome in outcomes:
+            prompt, _ = Prompt.objects.update_or_create(
+                dataset=dataset, external_id=outcome.key,
+                defaults={"text": "", "embedding": outcome.embedding, "task_type": outcome.task_type,
+                          "domain": outcome.domain, "split": Prompt.Split.TRAIN, "difficulty": 1.0 - outcome.score})
+            EvaluationResult.objects.update_or_create(
+                prompt=prompt, llm_id=outcome.llm_id, defaults={"score": outcome.score, "cost_usd": outcome.cost_usd})
+        profiles_compute(dataset=dataset)
+        results = EvaluationResult.objects.filter(prompt__dataset=dataset)
+        dataset.stats = {"prompts": dataset.prompts.count(), "results": results.count(),
+                         "embedder": get_embedder().name, "train": dataset.prompts.count(), "test": 0,
+                         "models": sorted(set(results.values_list("llm__name", flat=True)))}
+        dataset.save(update_fields=["stats", "updated_at"])  # routing snapshots reload on this
+    return dataset

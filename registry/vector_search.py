@@ -42,23 +42,24 @@ _dumpers: dict[int, type[_VectorDumper]] = {}
 
 
 def _dumper_for(raw: psycopg.Connection[Any]) -> type[_VectorDumper]:
-    with raw.cursor() as cursor:
-        oid = cursor.execute("SELECT 'vector'::regtype::oid").fetchone()[0]  # type: ignore[index]
+    with raw.cursor() as lookup:
+        oid = lookup.execute("SELECT 'vector'::regtype::oid").fetchone()[0]  # type: ignore[index]
     if oid not in _dumpers:
         _dumpers[oid] = type("VectorDumper", (_VectorDumper,), {"oid": oid})
     return _dumpers[oid]
 
 
-def _cursor() -> psycopg.Cursor[Any]:
+def cursor() -> psycopg.Cursor[Any]:
+    """A server-side-binding cursor on Django's connection that sends numpy vectors in binary."""
     connection.ensure_connection()
     raw = connection.connection
     dumper = getattr(raw, "_optiroute_vector_dumper", None)
     if dumper is None:
         dumper = _dumper_for(raw)
         raw._optiroute_vector_dumper = dumper  # type: ignore[union-attr]
-    cursor = psycopg.Cursor(raw)
-    cursor.adapters.register_dumper(np.ndarray, dumper)
-    return cursor
+    binary = psycopg.Cursor(raw)
+    binary.adapters.register_dumper(np.ndarray, dumper)
+    return binary
 
 
 def nearest_train_ids(vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None) -> list[tuple[int, float]]:
@@ -71,15 +72,15 @@ def nearest_train_ids(vector: Any, k: int, dataset_ids: tuple[int, ...] | None =
         rows = _search(NEAREST_TRAIN_IN_DATASETS_SQL, params)
         if len(rows) < k:
             with transaction.atomic():
-                _cursor().execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(WIDE_EF_SEARCH)])
+                cursor().execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(WIDE_EF_SEARCH)])
                 rows = _search(NEAREST_TRAIN_IN_DATASETS_SQL, params)
     return [(pid, 1.0 - distance) for pid, distance in rows]
 
 
 def _search(sql: str, params: list[Any]) -> list[tuple[int, float]]:
-    with _cursor() as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall()
+    with cursor() as search:
+        search.execute(sql, params, prepare=True)
+        return search.fetchall()
 
 
 def explain(vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None) -> str:
@@ -87,6 +88,6 @@ def explain(vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None) -> 
     query = np.asarray(vector, dtype=np.float32)
     sql = NEAREST_TRAIN_SQL if dataset_ids is None else NEAREST_TRAIN_IN_DATASETS_SQL
     params: list[Any] = [query, k] if dataset_ids is None else [query, list(dataset_ids), k]
-    with _cursor() as cursor:
-        cursor.execute("EXPLAIN " + sql, params)
-        return "\n".join(row[0] for row in cursor.fetchall())
+    with cursor() as plan:
+        plan.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in plan.fetchall())

@@ -38,6 +38,7 @@ class DecisionAdmin(admin.ModelAdmin):
     list_display = ["id", "created_at", "mode", "cohort", "chosen_model", "answered_by", "strategy", "profile"]
     list_filter = ["mode", "strategy", "cohort"]
     search_fields = ["id", "explanation"]
+    exclude = ["embedding"]  # 384 numbers say nothing to a reader
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

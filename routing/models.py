@@ -12,8 +12,9 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
+from pgvector.django import VectorField
 
-from registry.models import LLM
+from registry.models import EMBEDDING_DIMS, LLM
 
 SLIDERS = ["accuracy", "latency", "cost", "helpfulness", "harmlessness", "honesty", "steerability", "creativity"]
 CONSTRAINT_KEYS = ["max_cost_usd", "max_latency_ms", "min_context_window", "allowed_models", "denied_models",
@@ -165,6 +166,9 @@ class Decision(models.Model):
     answered_by = models.ForeignKey(LLM, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     attempts = models.JSONField(default=list, blank=True)
     notices = models.JSONField(default=list, blank=True)
+    # The request's embedding (never its text): what feedback on this decision becomes
+    # evidence for, near the prompts it resembles.
+    embedding = VectorField(dimensions=EMBEDDING_DIMS, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -16,12 +16,14 @@ import queue
 import threading
 from typing import Any
 
+import numpy as np
 import orjson
-import psycopg
 from django.conf import settings
 from django.db import connection, models
+from pgvector.django import VectorField
 from psycopg.types.json import Jsonb
 
+from registry import vector_search
 from routing.models import Decision, Usage, fast_commit
 
 logger = logging.getLogger(__name__)
@@ -95,8 +97,7 @@ def _insert(model: type[models.Model], rows: list[Any]) -> None:
     sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
            f"VALUES ({', '.join(['%s'] * len(fields))})")
     values = [[_prepared(field, row) for field in fields] for row in rows]
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    with vector_search.cursor() as cursor:
         cursor.executemany(sql, values)
 
 
@@ -104,6 +105,8 @@ def _prepared(field: models.Field[Any, Any], row: models.Model) -> Any:
     value = field.pre_save(row, True)
     if isinstance(field, models.JSONField):
         return None if value is None else Jsonb(value, dumps=_json)
+    if isinstance(field, VectorField):
+        return None if value is None else np.asarray(value, dtype=np.float32)  # binary, see vector_search
     return field.get_db_prep_save(value, connection)
 
 
