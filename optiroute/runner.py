@@ -90,7 +90,7 @@ def main() -> None:
                           "--concurrency", "1", "--schedule", str(Path(".data") / "celerybeat-schedule")]),
     ]
     url = f"http://{args.host}:{args.port}/"
-    print(f"\nOptiRoute is serving on {url}\n  admin console: {url}console/  "
+    print(f"\nOptiRoute is serving on {url}\n  chat: {url}chat/   admin console: {url}console/  "
           f"(login {info['admin_user']} / {info['admin_password']})", flush=True)
     if "api_key" in info:
         print(f"  development API key: {info['api_key']}", flush=True)

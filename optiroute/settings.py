@@ -163,7 +163,8 @@ WHITENOISE_USE_FINDERS = DEBUG  # serve app static files without collectstatic i
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / ".data" / "media")))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "login"  # everyone signs in here; staff reach the console and admin after
+LOGIN_REDIRECT_URL = "/"
 
 # Uploads: evaluation files are refused beyond this size, before anything is imported.
 OPTIROUTE_MAX_UPLOAD_BYTES = env_int("OPTIROUTE_MAX_UPLOAD_MB", 200, 1) * 1024 * 1024

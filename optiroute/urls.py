@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -6,9 +7,12 @@ from optiroute.schema import SchemaView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path("console/", include("registry.urls")),
     path("", include("routing.urls")),
     path("", include("feedback.urls")),
-    path("", RedirectView.as_view(url="/console/", permanent=False)),
+    # End users land in the chat; ML engineers find the console in the top bar.
+    path("", RedirectView.as_view(pattern_name="chat", permanent=False)),
 ]

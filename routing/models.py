@@ -44,6 +44,8 @@ class Cohort(models.Model):
     constraints = models.JSONField(default=dict, blank=True)
     baseline_model = models.ForeignKey(LLM, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     monthly_budget_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    # People who chat in the browser on this cohort's terms (others get the default cohort).
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="cohorts")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -66,6 +68,9 @@ class ApiKey(models.Model):
     PREFIX = "or-"
 
     cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="api_keys")
+    # Set for the key the browser chat uses on a user's behalf: no raw key exists for it.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="chat_keys")
     label = models.CharField(max_length=200, blank=True)
     hint = models.CharField(max_length=16)
     hashed = models.CharField(max_length=64, unique=True)

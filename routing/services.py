@@ -130,6 +130,27 @@ def api_key_create(*, cohort_name: str | None, label: str = "") -> tuple[ApiKey,
     return key, raw
 
 
+def get_chat_key_for_user(user: Any) -> ApiKey:
+    """The key the browser chat uses on this user's behalf, in the user's cohort (else the default).
+
+    Made on first use; its raw value is never shown, since the browser session is what
+    authenticates. An admin revokes a user's chat by revoking this key.
+    """
+    cohort = user.cohorts.order_by("name").first() or _cohort(None)
+    key = ApiKey.objects.filter(user=user).select_related("cohort__default_profile").order_by("-created_at").first()
+    if key is None:
+        raw = ApiKey.generate()
+        return ApiKey.objects.create(cohort=cohort, user=user, label=f"browser chat: {user.get_username()}",
+                                     hint=raw[:8], hashed=ApiKey.hash(raw))
+    if key.revoked_at is not None:
+        raise OptiRouteError("your chat access has been revoked; ask an administrator", status=403,
+                             code="chat_revoked")
+    if key.cohort_id != cohort.pk:  # membership changed: the chat follows it
+        key.cohort = cohort
+        key.save(update_fields=["cohort"])
+    return key
+
+
 def _cohort(name: str | None) -> Cohort:
     if name is None:
         cohort, _ = Cohort.objects.get_or_create(name="default")
@@ -249,7 +270,7 @@ def optiroute_field(prepared: PreparedChat, usage: Usage | None) -> dict[str, An
             "strategy": decision.strategy, "cost_usd": usage.cost_usd if usage else None,
             "baseline_cost_usd": usage.baseline_cost_usd if usage else None,
             "saving_usd": usage.saving_usd if usage else None, "notices": decision.notices,
-            "fallback_reason": decision.fallback_reason or None}
+            "fallback_reason": decision.fallback_reason or None, "explanation": decision.explanation}
 
 
 def chat_complete(*, prepared: PreparedChat) -> dict[str, Any]:
@@ -326,6 +347,16 @@ def _prompt_tokens(prepared: PreparedChat) -> int:
 
 def _sse(payload: dict[str, Any]) -> str:
     return f"data: {json.dumps(payload)}\n\n"
+
+
+BROWSER_HISTORY = 20  # earlier messages of a browser conversation that are sent along
+
+
+def chat_browser_send(*, api_key: ApiKey, history: list[dict[str, str]], text: str, profile: str) -> dict[str, Any]:
+    """One browser chat turn: the conversation so far plus the new message, routed by a profile."""
+    messages = [*history[-BROWSER_HISTORY:], {"role": "user", "content": text}]
+    prepared = chat_prepare(request=ChatRequest(model=PROFILE_PREFIX + profile, messages=messages), api_key=api_key)
+    return chat_complete(prepared=prepared)
 
 
 def models_for_key(*, api_key: ApiKey) -> list[dict[str, Any]]:

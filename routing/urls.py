@@ -1,9 +1,11 @@
 from django.urls import path
 
-from routing import api
+from routing import api, views
 
 urlpatterns = [
     path("api/v1/route", api.RouteView.as_view(), name="route"),
     path("v1/chat/completions", api.ChatCompletionsView.as_view(), name="chat-completions"),
     path("v1/models", api.ModelsView.as_view(), name="models"),
+    path("chat/", views.chat, name="chat"),
+    path("chat/reset/", views.chat_reset, name="chat-reset"),
 ]

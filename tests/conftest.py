@@ -143,3 +143,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 120.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(0.25)
+
+
+@pytest.fixture
+def fake_provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A real local OpenAI-protocol server with one callable generalist model on it: fake-ok."""
+    from registry.models import LLM, Provider
+    from tests.openai_server import FakeOpenAIServer
+
+    server = FakeOpenAIServer().start()
+    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test")
+    record = Provider.objects.create(name="fakeai", kind="openai", base_url=server.url, api_key_env="FAKE_OPENAI_KEY")
+    LLM.objects.create(name="fake-ok", provider=record, api_model_id="fake-ok", input_price_per_mtok=0.5,
+                       output_price_per_mtok=0.5, context_window=32000, is_generalist=True,
+                       benchmarks=[{"name": "b", "score": 0.9, "task_type": "", "source": "test"}])
+    yield server
+    server.shutdown()

@@ -3,22 +3,13 @@
 import pytest
 from openai import OpenAI
 
-from registry.models import LLM, Provider
 from routing.services import api_key_create
-from tests.openai_server import FakeOpenAIServer
 
 
 @pytest.fixture
-def client(live_server, monkeypatch):
-    server = FakeOpenAIServer().start()
-    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-secret")
-    provider = Provider.objects.create(name="fakeai", kind="openai", base_url=server.url, api_key_env="FAKE_OPENAI_KEY")
-    LLM.objects.create(name="fake-ok", provider=provider, api_model_id="fake-ok", input_price_per_mtok=0.5,
-                       output_price_per_mtok=1.5, context_window=32000, is_generalist=True,
-                       benchmarks=[{"name": "b", "score": 0.7, "task_type": "", "source": "test"}])
+def client(live_server, fake_provider):
     _, raw = api_key_create(cohort_name=None, label="openai-client")
-    yield OpenAI(base_url=f"{live_server.url}/v1", api_key=raw, max_retries=0)
-    server.shutdown()
+    return OpenAI(base_url=f"{live_server.url}/v1", api_key=raw, max_retries=0)
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
