@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
@@ -7,7 +9,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from routing.auth import ApiKeyAuthentication
+from routing.batch import batch_create, batch_results, batch_summary, get_batch_for_key
 from routing.serializers import (
+    BatchInputSerializer,
+    BatchOutputSerializer,
+    BatchResultsSerializer,
     ChatCompletionInputSerializer,
     ChatCompletionOutputSerializer,
     DecisionSerializer,
@@ -69,3 +75,39 @@ class ModelsView(APIView):
     @extend_schema(responses={200: ModelListSerializer})
     def get(self, request: Request) -> Response:
         return Response({"object": "list", "data": models_for_key(api_key=request.auth)})
+
+
+class BatchCreateView(APIView):
+    """Many requests, one model: routing picks it from a ~2% sample; Celery workers answer the rest."""
+
+    authentication_classes = [ApiKeyAuthentication]
+
+    @extend_schema(request=BatchInputSerializer, responses={202: BatchOutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = BatchInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        batch = batch_create(api_key=request.auth, model=v["model"], requests=v["requests"],
+                             options=v.get("optiroute") or {})
+        return Response(batch_summary(batch), status=202)
+
+
+class BatchDetailView(APIView):
+    """A batch's progress, the model its sample chose and why."""
+
+    authentication_classes = [ApiKeyAuthentication]
+
+    @extend_schema(responses={200: BatchOutputSerializer})
+    def get(self, request: Request, batch_id: uuid.UUID) -> Response:
+        return Response(batch_summary(get_batch_for_key(request.auth, batch_id)))
+
+
+class BatchResultsView(APIView):
+    """Every request's answer (or error), in the order they were sent."""
+
+    authentication_classes = [ApiKeyAuthentication]
+
+    @extend_schema(responses={200: BatchResultsSerializer})
+    def get(self, request: Request, batch_id: uuid.UUID) -> Response:
+        batch = get_batch_for_key(request.auth, batch_id)
+        return Response({"object": "list", "data": batch_results(batch)})

@@ -216,3 +216,54 @@ class Usage(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = UsageQuerySet.as_manager()
+
+
+class Batch(models.Model):
+    """Many requests answered by one model, chosen by routing a sample of them."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, related_name="batches")
+    cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="batches")
+    model = models.CharField(max_length=200)  # as requested: optiroute/<profile> or a model's name
+    options = models.JSONField(default=dict, blank=True)  # the `optiroute` field: preferences, constraints
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    sample_size = models.PositiveIntegerField(default=0)
+    chosen_model = models.ForeignKey(LLM, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    choice = models.JSONField(default=dict, blank=True)  # how the sample voted, the fallback order
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.status})"
+
+
+class BatchItem(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        ANSWERED = "answered"
+        FAILED = "failed"
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    custom_id = models.CharField(max_length=200, blank=True)
+    messages = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    content = models.TextField(blank=True)
+    answered_by = models.ForeignKey(LLM, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    decision = models.OneToOneField(Decision, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    cost_usd = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "position"], name="batch_item_position")]
+        indexes = [models.Index(fields=["batch", "status"])]

@@ -61,6 +61,10 @@ class DecisionRecorder:
                 pass
             self._write_queued(batch)
 
+    def write_now(self, records: list[tuple[Decision, Usage | None]]) -> None:
+        """Store these at once, in this thread (batch workers need the rows before referring to them)."""
+        self._write(records)
+
     def _write(self, batch: list[tuple[Decision, Usage | None]]) -> None:
         with fast_commit():
             _insert(Decision, [decision for decision, _ in batch])

@@ -137,11 +137,57 @@ class ChatCompletionInputSerializer(serializers.Serializer):
     optiroute = ChatOptionsSerializer(required=False)
 
     def validate_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for message in messages:
-            message["content"] = message.get("content") or ""
-        if not any(m["content"].strip() for m in messages if m["role"] in ("user", "system", "developer")):
-            raise serializers.ValidationError("at least one user or system message needs text")
-        return messages
+        return _with_text(messages)
+
+
+def _with_text(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for message in messages:
+        message["content"] = message.get("content") or ""
+    if not any(m["content"].strip() for m in messages if m["role"] in ("user", "system", "developer")):
+        raise serializers.ValidationError("at least one user or system message needs text")
+    return messages
+
+
+class BatchRequestSerializer(serializers.Serializer):
+    custom_id = serializers.CharField(required=False, max_length=200)
+    messages = ChatMessageSerializer(many=True, allow_empty=False)
+
+    def validate_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return _with_text(messages)
+
+
+class BatchInputSerializer(serializers.Serializer):
+    model = serializers.CharField(default="optiroute/auto",
+                                  help_text="optiroute/auto, optiroute/<profile>, or a registered model's name")
+    requests = BatchRequestSerializer(many=True, allow_empty=False, max_length=10_000)
+    optiroute = ChatOptionsSerializer(required=False)
+
+    def validate_requests(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ids = [r["custom_id"] for r in requests if "custom_id" in r]
+        if len(ids) != len(set(ids)):
+            raise serializers.ValidationError("custom_id values must be unique within a batch")
+        return requests
+
+
+class BatchOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    object = serializers.CharField()
+    status = serializers.CharField()
+    model = serializers.CharField()
+    total = serializers.IntegerField()
+    answered = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    sample_size = serializers.IntegerField()
+    chosen_model = serializers.CharField(allow_null=True)
+    choice = serializers.DictField()
+    cost_usd = serializers.FloatField()
+    error = serializers.CharField(allow_null=True)
+
+
+class BatchResultsSerializer(serializers.Serializer):
+    object = serializers.CharField()
+    data = serializers.ListField(child=serializers.DictField())
 
 
 class ChatCompletionOutputSerializer(serializers.Serializer):

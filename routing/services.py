@@ -183,7 +183,8 @@ class PreparedChat:
     api_key: ApiKey
 
 
-def _budget_left(cohort: Cohort) -> float | None:
+def budget_left(cohort: Cohort) -> float | None:
+    """USD left this month (None: no budget); a 429 error once it is spent."""
     if cohort.monthly_budget_usd is None:
         return None
     left = float(cohort.monthly_budget_usd) - Usage.objects.filter(cohort=cohort).this_month().spent_usd()
@@ -198,7 +199,7 @@ def chat_prepare(*, request: ChatRequest, api_key: ApiKey) -> PreparedChat:
     cohort = api_key.cohort
     options = dict(request.options or {})
     constraints = dict(options.get("constraints") or {})
-    left = _budget_left(cohort)
+    left = budget_left(cohort)
     if left is not None:
         constraints["max_cost_usd"] = min(constraints.get("max_cost_usd", left), left)
     text = "\n".join(m["content"] for m in request.messages if m["role"] != "assistant")

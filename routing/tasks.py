@@ -18,3 +18,19 @@ def estimator_train_task() -> int | None:
 
     version = estimator_train()
     return version.pk if version else None
+
+
+@shared_task(acks_late=True)
+def batch_run_task(batch_id: str) -> None:
+    """Route a batch's sample and queue its chunks; safe to repeat."""
+    from routing.batch import batch_run
+
+    batch_run(batch_id=batch_id)
+
+
+@shared_task(acks_late=True)
+def batch_chunk_task(batch_id: str, start: int) -> int:
+    """Answer one chunk of a batch; items already claimed or answered are left alone."""
+    from routing.batch import batch_chunk_run
+
+    return batch_chunk_run(batch_id=batch_id, start=start)

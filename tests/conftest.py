@@ -159,3 +159,20 @@ def fake_provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
                        benchmarks=[{"name": "b", "score": 0.9, "task_type": "", "source": "test"}])
     yield server
     server.shutdown()
+
+
+@pytest.fixture
+def cheap_and_pricey() -> Iterator[Any]:
+    """Two callable models of equal published quality on a local OpenAI-protocol server: routing
+    prefers "cheap". No key is needed, so Celery worker processes can call them too."""
+    from registry.models import LLM, Provider
+    from tests.openai_server import FakeOpenAIServer
+
+    server = FakeOpenAIServer().start()
+    record = Provider.objects.create(name="localai", kind="openai", base_url=server.url, api_key_env="")
+    for name, price in [("cheap", 0.1), ("pricey", 1.0)]:
+        LLM.objects.create(name=name, provider=record, api_model_id="fake-ok", input_price_per_mtok=price,
+                           output_price_per_mtok=price, context_window=32000, is_generalist=True,
+                           benchmarks=[{"name": "b", "score": 0.8, "task_type": "", "source": "test"}])
+    yield server
+    server.shutdown()

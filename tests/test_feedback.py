@@ -8,28 +8,18 @@ from rest_framework.test import APIClient
 
 from feedback.models import Feedback
 from feedback.services import EVIDENCE_DATASET, feedback_fold
-from registry.models import LLM, EvaluationResult, Provider
+from registry.models import EvaluationResult
 from routing.models import Decision
 from routing.services import api_key_create
 from routing.snapshot import snapshots
-from tests.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.django_db
 QUESTION = [{"role": "user", "content": "Explain recursion with a short Python example."}]
 
 
 @pytest.fixture
-def provider(monkeypatch):
-    server = FakeOpenAIServer().start()
-    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test")
-    record = Provider.objects.create(name="fakeai", kind="openai", base_url=server.url, api_key_env="FAKE_OPENAI_KEY")
-    # Two callable models of equal published quality: routing prefers the cheaper one.
-    for name, price in [("cheap", 0.1), ("pricey", 1.0)]:
-        LLM.objects.create(name=name, provider=record, api_model_id="fake-ok", input_price_per_mtok=price,
-                           output_price_per_mtok=price, context_window=32000, is_generalist=True,
-                           benchmarks=[{"name": "b", "score": 0.8, "task_type": "", "source": "test"}])
-    yield server
-    server.shutdown()
+def provider(cheap_and_pricey):
+    return cheap_and_pricey
 
 
 def client_for(raw):

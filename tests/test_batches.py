@@ -1,0 +1,97 @@
+"""Batch mode: a sample of ~2% picks the model, real Celery workers answer every request."""
+
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from registry.models import LLM
+from routing.models import Batch, Cohort, Decision, Usage
+from routing.services import api_key_create
+from tests.conftest import wait_until
+
+
+@pytest.fixture
+def provider(cheap_and_pricey):
+    return cheap_and_pricey
+
+
+@pytest.fixture
+def key():
+    return api_key_create(cohort_name=None, label="batch")
+
+
+@pytest.fixture
+def api(key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key[1]}")
+    return client
+
+
+def requests_for(n):
+    return [{"custom_id": f"q{i}", "messages": [{"role": "user", "content": f"Summarise report number {i}."}]}
+            for i in range(n)]
+
+
+def finished(api, batch_id):
+    wait_until(lambda: api.get(f"/api/v1/batches/{batch_id}").json()["status"] in ("succeeded", "failed"))
+    return api.get(f"/api/v1/batches/{batch_id}").json()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_batch_is_answered_by_the_model_its_sample_chose(celery_worker, provider, api):
+    response = api.post("/api/v1/batches", {"model": "optiroute/balanced", "requests": requests_for(120)},
+                        format="json")
+    assert response.status_code == 202, response.content
+    summary = finished(api, response.json()["id"])
+    assert summary["status"] == "succeeded", summary
+    assert (summary["total"], summary["answered"], summary["failed"]) == (120, 120, 0)
+    assert summary["sample_size"] == 5  # 2% of 120 is 3, below the minimum sample of 5
+    assert summary["chosen_model"] == "cheap" and summary["choice"]["votes"] == {"cheap": 5}
+    results = api.get(f"/api/v1/batches/{summary['id']}/results").json()["data"]
+    assert [r["custom_id"] for r in results] == [f"q{i}" for i in range(120)]
+    assert {(r["status"], r["model"], r["content"]) for r in results} == {
+        ("answered", "cheap", "Hello from the local provider.")}
+    assert provider.calls["fake-ok"] == 120  # routing the sample calls no model
+    assert Usage.objects.count() == 120  # accounted once per answered request
+    assert Decision.objects.filter(mode="batch", answered_by__isnull=True).count() == 5  # the sample's decisions
+    assert summary["cost_usd"] == pytest.approx(120 * 18 * 0.1 / 1e6)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_spent_budget_stops_a_batch_where_it_runs_out(celery_worker, provider, api, key):
+    cohort = key[0].cohort
+    cohort.monthly_budget_usd = "0.000009"  # five answers of 18 tokens at $0.1 per million
+    cohort.save()
+    batch_id = api.post("/api/v1/batches", {"model": "cheap", "requests": requests_for(60)}, format="json").json()["id"]
+    summary = finished(api, batch_id)
+    assert (summary["answered"], summary["failed"]) == (5, 55)
+    failed = [r for r in api.get(f"/api/v1/batches/{batch_id}/results").json()["data"] if r["status"] == "failed"]
+    assert "budget" in failed[0]["error"]
+    assert summary["sample_size"] == 0 and summary["choice"]["pinned"] == "cheap"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body, status, expected", [
+    ({"requests": []}, 400, "requests"),
+    ({"requests": [{"messages": [{"role": "robot", "content": "hi"}]}]}, 400, "role"),
+    ({"requests": [{"messages": [{"role": "user", "content": " "}]}]}, 400, "needs text"),
+    ({"requests": [{"custom_id": "a", "messages": [{"role": "user", "content": "x"}]}] * 2}, 400, "unique"),
+    ({"model": "optiroute/no-such-profile", "requests": requests_for(2)}, 400, "unknown profile"),
+    ({"model": "no-such-model", "requests": requests_for(2)}, 404, "unknown model"),
+])
+def test_bad_batches_are_refused_and_nothing_is_stored(provider, api, body, status, expected):
+    response = api.post("/api/v1/batches", body, format="json")
+    assert response.status_code == status and expected in str(response.json()), response.content
+    assert not Batch.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_model_outside_the_pool_is_a_403_and_others_batches_are_hidden(provider, api, key):
+    key[0].cohort.allowed_models.set(LLM.objects.filter(name="cheap"))
+    response = api.post("/api/v1/batches", {"model": "pricey", "requests": requests_for(2)}, format="json")
+    assert response.status_code == 403
+    Cohort.objects.create(name="others")
+    theirs = Batch.objects.create(cohort=Cohort.objects.get(name="others"), model="cheap", total=0)
+    assert api.get(f"/api/v1/batches/{theirs.pk}").status_code == 404
+    assert api.get(f"/api/v1/batches/{uuid.uuid4()}/results").status_code == 404
