@@ -185,6 +185,12 @@ def batch_chunk_run(*, batch_id: str, start: int) -> int:
     return sum(item.status == BatchItem.Status.ANSWERED for item in items)
 
 
+def chunk_unfinished(*, batch_id: str, start: int) -> bool:
+    """Items of the chunk that another worker claimed and has not answered (it may have died)."""
+    return BatchItem.objects.filter(batch_id=batch_id, batch__status=Batch.Status.RUNNING, position__gte=start,
+                                    position__lt=start + CHUNK, status=BatchItem.Status.RUNNING).exists()
+
+
 def _claim(batch: Batch, start: int) -> list[BatchItem]:
     now = timezone.now()
     claimable = (Q(status=BatchItem.Status.PENDING)

@@ -31,6 +31,10 @@ def batch_run_task(batch_id: str) -> None:
 @shared_task(acks_late=True)
 def batch_chunk_task(batch_id: str, start: int) -> int:
     """Answer one chunk of a batch; items already claimed or answered are left alone."""
-    from routing.batch import batch_chunk_run
+    from routing.batch import STALE_CLAIM, batch_chunk_run, chunk_unfinished
 
-    return batch_chunk_run(batch_id=batch_id, start=start)
+    answered = batch_chunk_run(batch_id=batch_id, start=start)
+    if chunk_unfinished(batch_id=batch_id, start=start):
+        # Another worker holds part of the chunk; if it died, its claim goes stale: look again then.
+        batch_chunk_task.apply_async((batch_id, start), countdown=STALE_CLAIM.total_seconds())
+    return answered

@@ -95,3 +95,23 @@ def test_a_model_outside_the_pool_is_a_403_and_others_batches_are_hidden(provide
     theirs = Batch.objects.create(cohort=Cohort.objects.get(name="others"), model="cheap", total=0)
     assert api.get(f"/api/v1/batches/{theirs.pk}").status_code == 404
     assert api.get(f"/api/v1/batches/{uuid.uuid4()}/results").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_chunk_claimed_by_a_dead_worker_is_taken_over_once_stale(provider, key):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from routing.batch import STALE_CLAIM, batch_chunk_run, chunk_unfinished
+    from routing.models import BatchItem
+
+    batch = Batch.objects.create(api_key=key[0], cohort=key[0].cohort, model="cheap", total=2, status="running",
+                                 chosen_model=LLM.objects.get(name="cheap"), choice={"chain": ["cheap"]})
+    recent, stale = timezone.now(), timezone.now() - STALE_CLAIM - timedelta(seconds=1)
+    for position, claimed in enumerate([recent, stale]):
+        BatchItem.objects.create(batch=batch, position=position, messages=requests_for(1)[0]["messages"],
+                                 status="running", claimed_at=claimed)
+    assert batch_chunk_run(batch_id=str(batch.pk), start=0) == 1  # the stale claim only
+    assert list(batch.items.order_by("position").values_list("status", flat=True)) == ["running", "answered"]
+    assert chunk_unfinished(batch_id=str(batch.pk), start=0)  # so the task looks again later
