@@ -106,7 +106,7 @@ def stop_all(*, postgres: bool = True, valkey: bool = True) -> None:
         except (ProcessLookupError, ValueError):
             pass
     if postgres and (PG_DIR / "postmaster.pid").exists():
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
         user = "pgserver" if os.geteuid() == 0 else None
         try:

@@ -11,6 +11,7 @@ import fcntl
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -83,7 +84,7 @@ def load_static_embedder() -> static_embedder.StaticEmbedder:
     return static_embedder.StaticEmbedder(folder)
 
 
-EMBEDDERS = {"minilm-static": load_static_embedder, "minilm": MiniLMEmbedder}
+EMBEDDERS: dict[str, Callable[[], Embedder]] = {"minilm-static": load_static_embedder, "minilm": MiniLMEmbedder}
 
 
 @lru_cache(maxsize=1)

@@ -22,4 +22,5 @@ class ImportUploadForm(forms.Form):
                               help_text="Letters, digits, - and _. Re-using a name replaces that dataset.")
     format = forms.ChoiceField(choices=[(f, f) for f in FORMATS], initial="bundle")
     create_models = forms.BooleanField(required=False, help_text="Register models the results name but nothing describes.")
-    files = MultipleFileField(help_text="A zip of the bundle, or its files: prompts.jsonl, results.csv/jsonl, models.json.")
+    files = MultipleFileField(  # type: ignore[assignment]  # a form field named like BaseForm.files
+help_text="A zip of the bundle, or its files: prompts.jsonl, results.csv/jsonl, models.json.")

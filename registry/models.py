@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import TextChoices
 from pgvector.django import HnswIndex, VectorField
 
 EMBEDDING_DIMS = 384
@@ -20,7 +21,9 @@ DECLARED_METRICS = ["helpfulness", "harmlessness", "honesty", "steerability", "c
 
 
 class Provider(models.Model):
-    class Kind(models.TextChoices):
+    # TextChoices by its own name: mypy's Django plugin sees `models` here as the reverse
+    # relation LLM.provider adds (related_name="models").
+    class Kind(TextChoices):
         OPENAI = "openai", "OpenAI-compatible HTTP API"
         ANTHROPIC = "anthropic", "Anthropic Messages API"
         LOCAL = "local", "Embedded local model"

@@ -254,7 +254,7 @@ class StaticEmbedder:
         # A lookup table beats np.isin on the hot path (one gather instead of a sort per call).
         self._is_special = np.zeros(len(self._matrix), dtype=bool)
         self._is_special[self._special_ids[self._special_ids < len(self._matrix)]] = True
-        self._special_tokens = [self._tokenizer.id_to_token(int(i)) for i in self._special_ids]
+        self._special_tokens = [t for t in (self._tokenizer.id_to_token(int(i)) for i in self._special_ids) if t]
         self._word_ids: dict[str, list[int]] = {}
 
     def encode(self, texts: list[str]) -> FloatMatrix:

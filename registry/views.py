@@ -2,6 +2,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+from optiroute.http import HtmxHttpRequest
 from registry.forms import ImportUploadForm
 from registry.importers import EvaluationImportError
 from registry.models import LLM, Dataset, ImportJob
@@ -38,7 +39,7 @@ def import_list(request: HttpRequest) -> HttpResponse:
 
 
 @staff_member_required
-def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def import_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = get_import_job_for_user(request.user, pk)
     template = "registry/imports.html#job" if request.htmx else "registry/import_detail.html"
     return render(request, template, {"job": job})

@@ -168,7 +168,7 @@ def _registry_labels() -> _RegistryLabels:
     return _RegistryLabels(
         task_type=sorted(_per_label_sample("task_type", TASK_TYPES).values_list("id", "task_type")),
         domain=sorted(_per_label_sample("domain", DOMAINS).values_list("id", "domain")),
-        difficulty=sorted(difficulty.values_list("id", "difficulty")))
+        difficulty=sorted((pid, float(d)) for pid, d in difficulty.values_list("id", "difficulty") if d is not None))
 
 
 def _stable_shuffle() -> Any:

@@ -246,7 +246,7 @@ def batch_summary(batch: Batch) -> dict[str, Any]:
             "sample_size": batch.sample_size,
             "chosen_model": batch.chosen_model.name if batch.chosen_model else None,
             "choice": batch.choice, "error": batch.error or None,
-            "cost_usd": round(sum(batch.items.exclude(cost_usd=None).values_list("cost_usd", flat=True)), 8),
+            "cost_usd": round(sum(c for c in batch.items.values_list("cost_usd", flat=True) if c is not None), 8),
             "created_at": batch.created_at.isoformat(),
             "finished_at": batch.finished_at.isoformat() if batch.finished_at else None}
 

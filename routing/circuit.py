@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from typing import cast
 
 import redis
 from django.conf import settings
@@ -63,7 +64,7 @@ def _open_view(now: float) -> dict[int, float]:
         except redis.RedisError:
             logger.warning("circuit breaker state unavailable; treating every circuit as closed")
             rows = []
-        _open_until = {int(member): until for member, until in rows}
+        _open_until = {int(member): float(until) for member, until in cast(list[tuple[bytes, float]], rows)}
         _synced_at = now
         return _open_until
 

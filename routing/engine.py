@@ -47,7 +47,8 @@ class Constraints:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Constraints:
-        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
+        values: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
+        return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
         return {key: list(value) if isinstance(value, tuple) else value

@@ -10,7 +10,7 @@ import itertools
 import random
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -142,7 +142,7 @@ def evaluate(*, dataset_name: str, strategies: list[str] | None = None) -> dict[
         report_strategies[name] = {"aiq": round(aiq([o for _, o in points]), 5),
                                    "points": [{"cost_weight": round(w, 4), **o.as_dict()} for w, o in points]}
     base = baselines(dataset, labels)
-    best = max(report_strategies, key=lambda n: report_strategies[n]["aiq"])
+    best = max(report_strategies, key=lambda n: float(cast(float, report_strategies[n]["aiq"])))
     # The strategy routing uses when a request names none (chosen over both datasets of
     # ../shared/data), and the one with the best AIQ on this dataset alone.
     default = engine.DEFAULT_STRATEGY if engine.DEFAULT_STRATEGY in report_strategies else best
@@ -164,7 +164,7 @@ def _sweep(prompts: list[Prompt], estimates: list[engine.Estimates]) -> list[tup
 def targets(base: dict[str, Any], strategies: dict[str, Any]) -> dict[str, Any]:
     """Best quality kept (as a share of the best single model's) within 50% and 20% of its cost."""
     best_q, best_c = base["best_single"]["quality"], base["best_single"]["cost_per_1k"]
-    out = {}
+    out: dict[str, dict[str, float | None]] = {}
     for name, data in strategies.items():
         out[name] = {}
         for share in (0.5, 0.2):

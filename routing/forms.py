@@ -15,4 +15,6 @@ class ChatForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         names = PreferenceProfile.objects.order_by("name").values_list("name", flat=True)
-        self.fields["profile"].choices = [("auto", "auto (my cohort's default)")] + [(n, n) for n in names]
+        profile = self.fields["profile"]
+        assert isinstance(profile, forms.ChoiceField)
+        profile.choices = [("auto", "auto (my cohort's default)")] + [(n, n) for n in names]

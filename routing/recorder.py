@@ -98,7 +98,7 @@ def _insert(model: type[models.Model], rows: list[Any]) -> None:
     fields = [f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)]
     quote = connection.ops.quote_name
     # Identifiers from the model's own metadata, quoted; every value travels as a parameter.
-    sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+    sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "  # noqa: S608
            f"VALUES ({', '.join(['%s'] * len(fields))})")
     values = [[_prepared(field, row) for field in fields] for row in rows]
     with vector_search.cursor() as cursor:

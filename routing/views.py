@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from optiroute.api_errors import OptiRouteError
+from optiroute.http import HtmxHttpRequest
 from routing.forms import ChatForm
 from routing.services import chat_browser_send, get_chat_key_for_user
 
@@ -15,7 +16,7 @@ SESSION_KEY = "chat_history"
 
 
 @login_required
-def chat(request: HttpRequest) -> HttpResponse:
+def chat(request: HtmxHttpRequest) -> HttpResponse:
     try:
         key = get_chat_key_for_user(request.user)
     except OptiRouteError as exc:
@@ -25,7 +26,7 @@ def chat(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "routing/chat.html", {"form": form, "turns": _turns(history)})
     if not form.is_valid():
-        turn = {"error": "; ".join(m for errors in form.errors.values() for m in errors)}
+        turn = {"error": "; ".join(str(m) for errors in form.errors.values() for m in errors)}
         return render(request, "routing/chat.html#turn", {"turn": turn}, status=400)
     text, profile = form.cleaned_data["message"], form.cleaned_data["profile"]
     try:
