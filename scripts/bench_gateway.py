@@ -25,7 +25,7 @@ django.setup()
 
 from optiroute.runner import gunicorn_command  # noqa: E402
 from registry.models import LLM, Provider  # noqa: E402
-from routing.models import Cohort  # noqa: E402
+from routing.models import Cohort, Decision  # noqa: E402
 from routing.services import api_key_create  # noqa: E402
 
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
@@ -42,6 +42,15 @@ def setup(provider_url: str) -> str:
     cohort, _ = Cohort.objects.get_or_create(name="bench")
     cohort.allowed_models.set(LLM.objects.filter(name="bench-echo"))
     return api_key_create(cohort_name="bench", label="bench_gateway")[1]
+
+
+def teardown() -> None:
+    """The benchmark's model, provider and cohort leave the registry with it (their decisions and
+    usage go too: they measured the benchmark, not anyone's traffic)."""
+    Decision.objects.filter(cohort__name="bench").delete()  # their usage rows cascade
+    Cohort.objects.filter(name="bench").delete()
+    LLM.objects.filter(name="bench-echo").delete()
+    Provider.objects.filter(name="bench-local").delete()
 
 
 def timed(client: httpx.Client, url: str, body: dict[str, object], headers: dict[str, str]) -> float:
@@ -93,6 +102,7 @@ def main() -> None:
         for process in (server, provider):
             process.terminate()
             process.wait(timeout=20)
+        teardown()
 
 
 if __name__ == "__main__":
