@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from routing.models import AnalyzerVersion, ApiKey, Cohort, Decision, PreferenceProfile, Usage
+from routing.models import AnalyzerVersion, ApiKey, Batch, BatchItem, Cohort, Decision, PreferenceProfile, Usage
 
 
 @admin.register(PreferenceProfile)
@@ -13,14 +13,14 @@ class PreferenceProfileAdmin(admin.ModelAdmin):
 @admin.register(Cohort)
 class CohortAdmin(admin.ModelAdmin):
     list_display = ["name", "default_profile", "baseline_model", "monthly_budget_usd"]
-    filter_horizontal = ["allowed_models"]
+    filter_horizontal = ["allowed_models", "members"]
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["hint", "label", "cohort", "created_at", "revoked_at"]
+    list_display = ["hint", "label", "cohort", "user", "created_at", "revoked_at"]
     list_filter = ["cohort"]
-    readonly_fields = ["hint", "hashed", "created_at", "revoked_at"]
+    readonly_fields = ["hint", "hashed", "user", "created_at", "revoked_at"]
     actions = ["revoke"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -60,3 +60,25 @@ class UsageAdmin(admin.ModelAdmin):
 class AnalyzerVersionAdmin(admin.ModelAdmin):
     list_display = ["id", "created_at", "embedder", "metrics"]
     exclude = ["artifact"]
+
+
+class BatchItemInline(admin.TabularInline):
+    model = BatchItem
+    fields = ("position", "custom_id", "status", "answered_by", "cost_usd", "error")
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+    max_num = 0
+    show_change_link = False
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    list_display = ["id", "created_at", "cohort", "model", "status", "total", "sample_size", "chosen_model"]
+    list_filter = ["status", "cohort"]
+    readonly_fields = ["id", "api_key", "cohort", "model", "options", "status", "total", "sample_size", "chosen_model",
+                       "choice", "error", "created_at", "finished_at"]
+    inlines = [BatchItemInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # batches come in through POST /api/v1/batches

@@ -115,3 +115,14 @@ def test_a_chunk_claimed_by_a_dead_worker_is_taken_over_once_stale(provider, key
     assert batch_chunk_run(batch_id=str(batch.pk), start=0) == 1  # the stale claim only
     assert list(batch.items.order_by("position").values_list("status", flat=True)) == ["running", "answered"]
     assert chunk_unfinished(batch_id=str(batch.pk), start=0)  # so the task looks again later
+
+
+@pytest.mark.django_db
+def test_engineers_read_batches_in_the_admin(provider, key, admin_client):
+    from routing.models import BatchItem
+
+    batch = Batch.objects.create(api_key=key[0], cohort=key[0].cohort, model="cheap", total=1)
+    BatchItem.objects.create(batch=batch, position=0, custom_id="only", messages=requests_for(1)[0]["messages"])
+    assert admin_client.get("/admin/routing/batch/").status_code == 200
+    page = admin_client.get(f"/admin/routing/batch/{batch.pk}/change/")
+    assert page.status_code == 200 and "only" in page.content.decode()
