@@ -1,15 +1,19 @@
-"""The browser chat: end users talk to the routed models; each answer says who answered and why."""
+"""Pages: the browser chat for end users, and the console's decision pages for ML engineers."""
 
 from __future__ import annotations
 
+import uuid
+
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from optiroute.api_errors import OptiRouteError
 from optiroute.http import HtmxHttpRequest
 from routing.forms import ChatForm
+from routing.models import Cohort, Decision
 from routing.services import chat_browser_send, get_chat_key_for_user
 
 SESSION_KEY = "chat_history"
@@ -51,3 +55,27 @@ def chat_reset(request: HttpRequest) -> HttpResponse:
 def _turns(history: list[dict[str, str]]) -> list[dict[str, str]]:
     """Earlier user/assistant pairs of this session, for the first render."""
     return [{"user": q["content"], "answer": a["content"]} for q, a in zip(history[::2], history[1::2], strict=False)]
+
+
+def get_decision_for_user(user: object, pk: uuid.UUID) -> Decision:
+    # Staff see every decision: the console is the ML engineers' shared workspace.
+    return get_object_or_404(Decision.objects.select_related("cohort", "chosen_model", "answered_by", "usage"), pk=pk)
+
+
+@staff_member_required
+def decision_list(request: HtmxHttpRequest) -> HttpResponse:
+    decisions = Decision.objects.select_related("cohort", "chosen_model", "answered_by").order_by("-created_at")
+    mode, cohort = request.GET.get("mode", ""), request.GET.get("cohort", "")
+    if mode:
+        decisions = decisions.filter(mode=mode)
+    if cohort:
+        decisions = decisions.filter(cohort__name=cohort)
+    return render(request, "routing/decisions.html", {
+        "decisions": decisions[:100], "mode": mode, "cohort": cohort, "modes": Decision.Mode.values,
+        "cohorts": Cohort.objects.order_by("name").values_list("name", flat=True)})
+
+
+@staff_member_required
+def decision_detail(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    decision = get_decision_for_user(request.user, pk)
+    return render(request, "routing/decision_detail.html", {"d": decision, "usage": getattr(decision, "usage", None)})

@@ -151,3 +151,14 @@ def test_the_key_is_stored_hashed(catalog):
 def test_the_schema_documents_the_route_endpoint(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     assert "/api/v1/route" in schema["paths"]
+
+
+def test_engineers_read_a_decision_and_its_reasons_in_the_console(api, admin_client, client):
+    decision_id = route(api, prompt="Write a SQL query that finds duplicate emails")["id"]
+    listing = admin_client.get("/console/decisions/?mode=dry_run").content.decode()
+    assert f"/console/decisions/{decision_id}/" in listing
+    page = admin_client.get(f"/console/decisions/{decision_id}/").content.decode()
+    decision = Decision.objects.get(pk=decision_id)
+    assert decision.candidates[0]["model"] in page and "Candidates, best first" in page
+    assert decision.explanation.split(":")[0] in page
+    assert client.get(f"/console/decisions/{decision_id}/").status_code == 302  # not for anonymous users
