@@ -202,11 +202,16 @@ def _claim(batch: Batch, start: int) -> list[BatchItem]:
 
 def _answer(batch: Batch, item: BatchItem, chain_models: list[LLM]) -> tuple[Decision, Usage]:
     assert batch.api_key is not None and batch.chosen_model is not None
-    chain = inference.Chain(models=list(chain_models))
+    text = _text(item.messages)
+    needed = estimate_tokens(text) + (batch.options.get("max_output_tokens") or engine.DEFAULT_OUTPUT_TOKENS)
+    fitting = [m for m in chain_models if m.context_window is None or m.context_window >= needed]
+    if not fitting:  # the sample spoke for the batch, not for this one long request
+        raise OptiRouteError(f"this request needs about {needed} tokens, more than the context window of every "
+                             f"model of the batch ({', '.join(m.name for m in chain_models)})")
+    chain = inference.Chain(models=fitting)
     call = ChatCall(model_id="", messages=item.messages, max_tokens=batch.options.get("max_output_tokens"),
                     temperature=None, timeout_s=settings.LLM_CALL_TIMEOUT_S)
     completion, llm = inference.complete(chain, call)
-    text = _text(item.messages)
     decision = Decision(
         mode=Decision.Mode.BATCH, api_key=batch.api_key, cohort=batch.cohort, chosen_model=batch.chosen_model,
         answered_by=llm, strategy="batch", profile=batch.model, analysis={"tokens": estimate_tokens(text)},

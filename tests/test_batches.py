@@ -126,3 +126,20 @@ def test_engineers_read_batches_in_the_admin(provider, key, admin_client):
     assert admin_client.get("/admin/routing/batch/").status_code == 200
     page = admin_client.get(f"/admin/routing/batch/{batch.pk}/change/")
     assert page.status_code == 200 and "only" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_request_too_long_for_the_batch_models_fails_alone(provider, key):
+    from routing.batch import batch_chunk_run
+    from routing.models import BatchItem
+
+    LLM.objects.filter(name="cheap").update(context_window=1000)
+    batch = Batch.objects.create(api_key=key[0], cohort=key[0].cohort, model="cheap", total=2, status="running",
+                                 chosen_model=LLM.objects.get(name="cheap"), choice={"chain": ["cheap"]})
+    long_text = "word " * 3000
+    for position, text in enumerate(["Summarise this.", long_text]):
+        BatchItem.objects.create(batch=batch, position=position, messages=[{"role": "user", "content": text}])
+    assert batch_chunk_run(batch_id=str(batch.pk), start=0) == 1
+    short, long = batch.items.order_by("position")
+    assert short.status == "answered" and long.status == "failed" and "context window" in long.error
+    assert provider.calls["fake-ok"] == 1
