@@ -149,9 +149,18 @@ def _expected_cost(llm: LLM, request: Request, snapshot: Snapshot) -> float:
     if by_price is not None:
         return by_price
     # Models known only from evaluation data: their mean recorded cost per call.
-    costs = [c for ds, c in snapshot.costs_by_model.get(llm.id, ())
-             if request.dataset_ids is None or ds in request.dataset_ids]
-    return sum(costs) / len(costs) if costs else 0.0
+    recorded = _recorded_cost(llm, request, snapshot)
+    return recorded if recorded is not None else 0.0
+
+
+def _recorded_cost(llm: LLM, request: Request, snapshot: Snapshot) -> float | None:
+    """The model's mean recorded cost per call in the evidence scope (None without records)."""
+    key = ("recorded_cost", llm.id, request.dataset_ids)
+    if key not in snapshot.memo:
+        costs = [c for ds, c in snapshot.costs_by_model.get(llm.id, ())
+                 if request.dataset_ids is None or ds in request.dataset_ids]
+        snapshot.memo[key] = sum(costs) / len(costs) if costs else None
+    return snapshot.memo[key]  # type: ignore[return-value]
 
 
 def expected_latency_ms(llm: LLM, output_tokens: int) -> float:
@@ -175,8 +184,8 @@ def _violation(llm: LLM, request: Request, snapshot: Snapshot) -> str:
     needed = max(request.tokens + request.output_tokens, c.min_context_window or 0)
     if llm.context_window is not None and llm.context_window < needed:
         return f"context window {llm.context_window} < {needed} tokens needed"
-    if c.max_cost_usd is not None and _expected_cost(llm, request, snapshot) > c.max_cost_usd:
-        return f"expected cost ${_expected_cost(llm, request, snapshot):.6f} > max_cost_usd {c.max_cost_usd}"
+    if c.max_cost_usd is not None and (cost := _expected_cost(llm, request, snapshot)) > c.max_cost_usd:
+        return f"expected cost ${cost:.6f} > max_cost_usd {c.max_cost_usd}"
     if c.max_latency_ms is not None and expected_latency_ms(llm, request.output_tokens) > c.max_latency_ms:
         return f"expected latency {expected_latency_ms(llm, request.output_tokens):.0f} ms > max_latency_ms"
     if llm.id in request.unavailable:
@@ -373,13 +382,8 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy) -> Estima
 
 def _typical_cost(llm: LLM, request: Request, snapshot: Snapshot) -> float:
     """What a call usually costs: the recorded mean where evaluations exist, else the price list."""
-    key = ("recorded_cost", llm.id, request.dataset_ids)
-    recorded = snapshot.memo.get(key)
-    if recorded is None:
-        costs = [c for ds, c in snapshot.costs_by_model.get(llm.id, ())
-                 if request.dataset_ids is None or ds in request.dataset_ids]
-        recorded = snapshot.memo[key] = sum(costs) / len(costs) if costs else -1.0
-    return recorded if recorded >= 0 else _expected_cost(llm, request, snapshot)  # type: ignore[operator,return-value]
+    recorded = _recorded_cost(llm, request, snapshot)
+    return recorded if recorded is not None else _expected_cost(llm, request, snapshot)
 
 
 def _neighbour_costs(models: list[LLM], request: Request, snapshot: Snapshot,
