@@ -64,17 +64,21 @@ def cursor() -> psycopg.Cursor[Any]:
 
 def nearest_train_ids(vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None) -> list[tuple[int, float]]:
     """(id, cosine similarity) of the k train prompts closest to `vector`, through the HNSW index."""
+    sql, params = _statement(vector, k, dataset_ids)
+    rows = _search(sql, params)
+    if dataset_ids is not None and len(rows) < k:
+        with transaction.atomic(), cursor() as widen:
+            widen.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(WIDE_EF_SEARCH)])
+            rows = _search(sql, params)
+    return [(pid, 1.0 - distance) for pid, distance in rows]
+
+
+def _statement(vector: Any, k: int, dataset_ids: tuple[int, ...] | None) -> tuple[str, list[Any]]:
+    """One of two constant statements; every value travels as a parameter."""
     query = np.asarray(vector, dtype=np.float32)
     if dataset_ids is None:
-        rows = _search(NEAREST_TRAIN_SQL, [query, k])
-    else:
-        params = [query, list(dataset_ids), k]
-        rows = _search(NEAREST_TRAIN_IN_DATASETS_SQL, params)
-        if len(rows) < k:
-            with transaction.atomic():
-                cursor().execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(WIDE_EF_SEARCH)])
-                rows = _search(NEAREST_TRAIN_IN_DATASETS_SQL, params)
-    return [(pid, 1.0 - distance) for pid, distance in rows]
+        return NEAREST_TRAIN_SQL, [query, k]
+    return NEAREST_TRAIN_IN_DATASETS_SQL, [query, list(dataset_ids), k]
 
 
 def _search(sql: str, params: list[Any]) -> list[tuple[int, float]]:
@@ -85,9 +89,7 @@ def _search(sql: str, params: list[Any]) -> list[tuple[int, float]]:
 
 def explain(vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None) -> str:
     """The query plan of a search, for tests and operators."""
-    query = np.asarray(vector, dtype=np.float32)
-    sql = NEAREST_TRAIN_SQL if dataset_ids is None else NEAREST_TRAIN_IN_DATASETS_SQL
-    params: list[Any] = [query, k] if dataset_ids is None else [query, list(dataset_ids), k]
+    sql, params = _statement(vector, k, dataset_ids)
     with cursor() as plan:
         plan.execute("EXPLAIN " + sql, params)
         return "\n".join(row[0] for row in plan.fetchall())
