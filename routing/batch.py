@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from optiroute.api_errors import OptiRouteError
@@ -34,7 +34,9 @@ from routing.services import (
     PreparedChat,
     budget_left,
     decision_make,
+    named_model_for_cohort,
     preferences_resolve,
+    request_text,
     usage_build,
 )
 from routing.snapshot import snapshots
@@ -75,13 +77,7 @@ def _check_model(model: str, api_key: ApiKey, options: dict[str, Any]) -> None:
         preferences_resolve(profile=None if profile == "auto" else profile, overrides=options.get("preferences"),
                             cohort=api_key.cohort)
         return
-    llm = next((m for m in snapshots.get().models.values() if m.name == model and m.is_active), None)
-    if llm is None:
-        raise OptiRouteError(f"unknown model {model!r}", status=404, code="model_not_found")
-    pool = snapshots.get().pools.get(api_key.cohort_id)
-    if pool and llm.id not in pool:
-        raise OptiRouteError(f"model {model!r} is outside the model pool of cohort {api_key.cohort.name}",
-                             status=403, code="model_not_allowed")
+    named_model_for_cohort(model, api_key.cohort)
 
 
 def batch_run(*, batch_id: str) -> None:
@@ -111,7 +107,7 @@ def sample_positions(batch: Batch) -> list[int]:
 def _choose(batch: Batch) -> None:
     if batch.api_key is None:
         raise OptiRouteError("the batch's API key was deleted")
-    snapshots.clear()  # a batch is worth routing on the registry as it is now, not as of 5 s ago
+    snapshots.get(fresh=True)  # a batch is worth routing on the registry as it is now, not as of 5 s ago
     if not batch.model.startswith(PROFILE_PREFIX):
         llm = LLM.objects.get(name=batch.model)
         _record_choice(batch, [llm], {"pinned": llm.name})
@@ -120,7 +116,7 @@ def _choose(batch: Batch) -> None:
     texts = dict(batch.items.filter(position__in=positions).values_list("position", "messages"))
     profile = batch.model[len(PROFILE_PREFIX):]
     options = batch.options
-    rankings = [decision_make(text=_text(texts[p]), profile=None if profile == "auto" else profile,
+    rankings = [decision_make(text=request_text(texts[p]), profile=None if profile == "auto" else profile,
                               preferences=options.get("preferences"), constraints=options.get("constraints"),
                               cohort=batch.cohort, api_key=batch.api_key, strategy=options.get("strategy"),
                               mode=Decision.Mode.BATCH, output_tokens=options.get("max_output_tokens")).ranking
@@ -156,10 +152,6 @@ def _record_choice(batch: Batch, chain: list[LLM], details: dict[str, Any]) -> N
     batch.save(update_fields=["chosen_model", "sample_size", "choice"])
 
 
-def _text(messages: list[dict[str, Any]]) -> str:
-    return "\n".join(str(m.get("content") or "") for m in messages if m.get("role") != "assistant")
-
-
 def batch_chunk_run(*, batch_id: str, start: int) -> int:
     """Answer the chunk's unanswered items with the batch's model chain; returns how many were answered."""
     batch = Batch.objects.select_related("cohort", "api_key", "chosen_model").get(pk=batch_id)
@@ -169,10 +161,14 @@ def batch_chunk_run(*, batch_id: str, start: int) -> int:
     chain_models = list(LLM.objects.filter(name__in=batch.choice["chain"]).select_related("provider"))
     chain_models.sort(key=lambda m: batch.choice["chain"].index(m.name))
     records: list[tuple[Decision, Usage | None]] = []
+    # The chunk's own spending is written at its end, so the budget is read once and counted down here.
+    try:
+        left = budget_left(batch.cohort)
+    except OptiRouteError:
+        left = 0.0
     spent = 0.0
     for item in items:
         try:
-            left = budget_left(batch.cohort)
             if left is not None and spent >= left:
                 raise OptiRouteError(f"the monthly budget of cohort {batch.cohort.name} is spent", status=429)
             records.append(_answer(batch, item, chain_models))
@@ -202,7 +198,7 @@ def _claim(batch: Batch, start: int) -> list[BatchItem]:
 
 def _answer(batch: Batch, item: BatchItem, chain_models: list[LLM]) -> tuple[Decision, Usage]:
     assert batch.api_key is not None and batch.chosen_model is not None
-    text = _text(item.messages)
+    text = request_text(item.messages)
     needed = estimate_tokens(text) + (batch.options.get("max_output_tokens") or engine.DEFAULT_OUTPUT_TOKENS)
     fitting = [m for m in chain_models if m.context_window is None or m.context_window >= needed]
     if not fitting:  # the sample spoke for the batch, not for this one long request
@@ -243,15 +239,15 @@ def _fail(batch: Batch, message: str) -> None:
 
 
 def batch_summary(batch: Batch) -> dict[str, Any]:
-    counts = Counter(batch.items.values_list("status", flat=True))
+    counts = dict(batch.items.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     return {"id": str(batch.pk), "object": "optiroute.batch", "status": batch.status, "model": batch.model,
-            "total": batch.total, "answered": counts[BatchItem.Status.ANSWERED],
-            "failed": counts[BatchItem.Status.FAILED],
-            "pending": counts[BatchItem.Status.PENDING] + counts[BatchItem.Status.RUNNING],
+            "total": batch.total, "answered": counts.get(BatchItem.Status.ANSWERED, 0),
+            "failed": counts.get(BatchItem.Status.FAILED, 0),
+            "pending": counts.get(BatchItem.Status.PENDING, 0) + counts.get(BatchItem.Status.RUNNING, 0),
             "sample_size": batch.sample_size,
             "chosen_model": batch.chosen_model.name if batch.chosen_model else None,
             "choice": batch.choice, "error": batch.error or None,
-            "cost_usd": round(sum(c for c in batch.items.values_list("cost_usd", flat=True) if c is not None), 8),
+            "cost_usd": round(batch.items.aggregate(total=Sum("cost_usd"))["total"] or 0.0, 8),
             "created_at": batch.created_at.isoformat(),
             "finished_at": batch.finished_at.isoformat() if batch.finished_at else None}
 

@@ -202,7 +202,7 @@ def chat_prepare(*, request: ChatRequest, api_key: ApiKey) -> PreparedChat:
     left = budget_left(cohort)
     if left is not None:
         constraints["max_cost_usd"] = min(constraints.get("max_cost_usd", left), left)
-    text = "\n".join(m["content"] for m in request.messages if m["role"] != "assistant")
+    text = request_text(request.messages)
     call = ChatCall(model_id="", messages=request.messages, max_tokens=request.max_tokens,
                     temperature=request.temperature, timeout_s=settings.LLM_CALL_TIMEOUT_S)
     if request.model.startswith(PROFILE_PREFIX):
@@ -217,8 +217,13 @@ def chat_prepare(*, request: ChatRequest, api_key: ApiKey) -> PreparedChat:
     return PreparedChat(*_pinned(request.model, text, cohort, api_key), call, api_key)
 
 
-def _pinned(name: str, text: str, cohort: Cohort, api_key: ApiKey) -> tuple[Decision, inference.Chain]:
-    """A model named by the caller: no routing, but the cohort's pool and constraints still hold."""
+def request_text(messages: list[dict[str, Any]]) -> str:
+    """What routing reads of a conversation: every message but the assistant's."""
+    return "\n".join(str(m.get("content") or "") for m in messages if m.get("role") != "assistant")
+
+
+def named_model_for_cohort(name: str, cohort: Cohort) -> LLM:
+    """A model the caller named (no routing): it must exist, and the cohort's pool and denials still hold."""
     llm = next((m for m in snapshots.get().models.values() if m.name == name and m.is_active), None)
     if llm is None:
         raise OptiRouteError(f"unknown model {name!r}; GET /v1/models lists the models and profiles you may use",
@@ -228,6 +233,11 @@ def _pinned(name: str, text: str, cohort: Cohort, api_key: ApiKey) -> tuple[Deci
     if (pool and llm.id not in pool) or llm.name in denied:
         raise OptiRouteError(f"model {name!r} is outside the model pool of cohort {cohort.name}",
                              status=403, code="model_not_allowed")
+    return llm
+
+
+def _pinned(name: str, text: str, cohort: Cohort, api_key: ApiKey) -> tuple[Decision, inference.Chain]:
+    llm = named_model_for_cohort(name, cohort)
     decision = Decision(
         mode=Decision.Mode.CHAT, api_key=api_key, cohort=cohort, chosen_model=llm, strategy="pinned",
         analysis={"tokens": estimate_tokens(text)}, explanation=f"The caller named {llm.name}; no routing.")

@@ -155,9 +155,11 @@ class SnapshotCache:
         self._checked = 0.0
         self._lock = threading.Lock()
 
-    def get(self) -> Snapshot:
+    def get(self, *, fresh: bool = False) -> Snapshot:
+        """The current snapshot; `fresh` checks the registry now instead of within REFRESH_SECONDS
+        (an unchanged registry keeps the loaded snapshot, evidence included)."""
         now = time.monotonic()
-        if self._snapshot is not None and now - self._checked < REFRESH_SECONDS:
+        if not fresh and self._snapshot is not None and now - self._checked < REFRESH_SECONDS:
             return self._snapshot
         with self._lock:
             generation = _generation()
