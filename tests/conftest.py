@@ -176,3 +176,25 @@ def cheap_and_pricey() -> Iterator[Any]:
                            benchmarks=[{"name": "b", "score": 0.8, "task_type": "", "source": "test"}])
     yield server
     server.shutdown()
+
+
+def bearer_client(raw: str) -> Any:
+    """A REST client that sends this API key."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+@pytest.fixture
+def key() -> Any:
+    """(ApiKey, raw key) of the default cohort."""
+    from routing.services import api_key_create
+
+    return api_key_create(cohort_name=None, label="test")
+
+
+@pytest.fixture
+def api(key: Any) -> Any:
+    return bearer_client(key[1])

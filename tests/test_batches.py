@@ -3,29 +3,15 @@
 import uuid
 
 import pytest
-from rest_framework.test import APIClient
 
 from registry.models import LLM
 from routing.models import Batch, Cohort, Decision, Usage
-from routing.services import api_key_create
 from tests.conftest import wait_until
 
 
 @pytest.fixture
 def provider(cheap_and_pricey):
     return cheap_and_pricey
-
-
-@pytest.fixture
-def key():
-    return api_key_create(cohort_name=None, label="batch")
-
-
-@pytest.fixture
-def api(key):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key[1]}")
-    return client
 
 
 def requests_for(n):

@@ -6,11 +6,9 @@ import os
 import pytest
 from django.conf import settings
 from django.test import override_settings
-from rest_framework.test import APIClient
 
 from registry.models import LLM, Provider
 from routing.models import Cohort, Decision, Usage
-from routing.services import api_key_create
 from tests.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.django_db
@@ -31,18 +29,6 @@ def fake_ai(monkeypatch):
                            benchmarks=[{"name": "b", "score": quality, "task_type": "", "source": "test"}])
     yield server
     server.shutdown()
-
-
-@pytest.fixture
-def key():
-    return api_key_create(cohort_name=None, label="chat")
-
-
-@pytest.fixture
-def api(key):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key[1]}")
-    return client
 
 
 def chat(api, status=200, **body):

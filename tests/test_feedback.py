@@ -12,6 +12,7 @@ from registry.models import EvaluationResult
 from routing.models import Decision
 from routing.services import api_key_create
 from routing.snapshot import snapshots
+from tests.conftest import bearer_client
 
 pytestmark = pytest.mark.django_db
 QUESTION = [{"role": "user", "content": "Explain recursion with a short Python example."}]
@@ -22,15 +23,9 @@ def provider(cheap_and_pricey):
     return cheap_and_pricey
 
 
-def client_for(raw):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
-
-
 @pytest.fixture
 def owner():
-    return client_for(api_key_create(cohort_name=None, label="owner")[1])
+    return bearer_client(api_key_create(cohort_name=None, label="owner")[1])
 
 
 def answered(client, model="optiroute/quality-first"):
@@ -55,11 +50,11 @@ def test_it_records_a_rating_and_lets_the_key_change_it(provider, owner):
 
 def test_it_hides_other_cohorts_decisions(provider, owner):
     decision_id = answered(owner)["optiroute"]["decision_id"]
-    outsider = client_for(api_key_create(cohort_name=None, label="outsider")[1])
+    outsider = bearer_client(api_key_create(cohort_name=None, label="outsider")[1])
     from routing.models import Cohort
 
     Cohort.objects.create(name="others")
-    stranger = client_for(api_key_create(cohort_name="others")[1])
+    stranger = bearer_client(api_key_create(cohort_name="others")[1])
     assert rate(stranger, decision_id, "down", status=404)["error"]["type"] == "decision_not_found"
     rate(outsider, decision_id, "up")  # same cohort: a teammate may rate it
     assert Feedback.objects.count() == 1

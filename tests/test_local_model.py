@@ -4,11 +4,11 @@ import json
 
 import pytest
 from django.core.management import call_command
-from rest_framework.test import APIClient
 
 from registry.models import Provider
 from routing.models import Decision
 from routing.services import api_key_create
+from tests.conftest import bearer_client
 
 pytestmark = pytest.mark.django_db
 SHORT = {"max_tokens": 12, "temperature": 0.0}
@@ -19,10 +19,7 @@ def api(monkeypatch):
     call_command("import_models")
     for provider in Provider.objects.exclude(api_key_env=""):
         monkeypatch.delenv(provider.api_key_env, raising=False)
-    _, raw = api_key_create(cohort_name=None)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
+    return bearer_client(api_key_create(cohort_name=None)[1])
 
 
 def test_without_keys_a_routed_chat_falls_back_to_the_local_model_and_says_so(api):

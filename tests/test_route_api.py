@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 from registry.models import LLM, Provider
 from routing.models import Decision
 from routing.services import api_key_create
+from tests.conftest import bearer_client
 
 pytestmark = pytest.mark.django_db
 CODE_PROMPT = "Write a Python function that returns the n-th Fibonacci number."
@@ -19,10 +20,7 @@ def catalog():
 
 @pytest.fixture
 def api(catalog):
-    _, raw = api_key_create(cohort_name=None, label="test")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
+    return bearer_client(api_key_create(cohort_name=None, label="test")[1])
 
 
 def route(api, status=200, **body):
