@@ -129,3 +129,12 @@ def test_a_request_too_long_for_the_batch_models_fails_alone(provider, key):
     short, long = batch.items.order_by("position")
     assert short.status == "answered" and long.status == "failed" and "context window" in long.error
     assert provider.calls["fake-ok"] == 1
+
+
+@pytest.mark.django_db
+def test_a_model_the_cohort_denies_cannot_answer_a_batch(provider, api, key):
+    cohort = key[0].cohort
+    cohort.constraints = {"denied_models": ["pricey"]}
+    cohort.save()
+    response = api.post("/api/v1/batches", {"model": "pricey", "requests": requests_for(2)}, format="json")
+    assert response.status_code == 403 and not Batch.objects.exists()
