@@ -2,7 +2,9 @@
 
 The model name in the request picks the behaviour: fake-ok answers; fake-slow sleeps past
 any timeout; fake-429 and fake-500 answer with those statuses; fake-badjson sends broken
-JSON; fake-cut breaks the connection mid-answer (mid-stream when streaming).
+JSON; fake-cut breaks the connection mid-answer (mid-stream when streaming); fake-chunked
+streams as most hosted providers do: chunked transfer encoding on a kept-alive connection, CRLF
+line ends, and chunks that split lines and events anywhere.
 """
 
 from __future__ import annotations
@@ -84,18 +86,27 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self._close_after()
         self.end_headers()
-        for index, word in enumerate(WORDS):
+        for index, event in enumerate(_stream_events(body)):
             if cut and index == 2:
                 self.wfile.flush()
                 return  # the connection closes without [DONE]
-            chunk = {"id": "x", "object": "chat.completion.chunk", "model": body["model"],
-                     "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        final = {"id": "x", "object": "chat.completion.chunk", "model": body["model"],
-                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-        usage = {"id": "x", "object": "chat.completion.chunk", "model": body["model"], "choices": [],
-                 "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18}}
-        self.wfile.write(f"data: {json.dumps(final)}\n\ndata: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+            self.wfile.write(f"data: {event}\n\n".encode())
+
+    def _chunked(self, body: dict[str, Any]) -> None:
+        if self.server.delay_s:
+            time.sleep(self.server.delay_s)
+        if not body.get("stream"):
+            return self._ok(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        raw = "".join(f"data: {event}\r\n\r\n" for event in _stream_events(body)).encode()
+        for start in range(0, len(raw), 7):
+            piece = raw[start:start + 7]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
 
     def _anthropic(self, body: dict[str, Any]) -> None:
         """Anthropic's Messages API, enough of it to check the provider speaks it."""
@@ -129,6 +140,15 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)
+
+
+def _stream_events(body: dict[str, Any]) -> list[str]:
+    """A streamed answer's server-sent event payloads, [DONE] included."""
+    chunks = [{"choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]} for word in WORDS]
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    chunks.append({"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18}})
+    return [json.dumps({"id": "x", "object": "chat.completion.chunk", "model": body["model"], **c}) for c in chunks] + [
+        "[DONE]"]
 
 
 class FakeOpenAIServer(ThreadingHTTPServer):

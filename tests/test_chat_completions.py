@@ -120,6 +120,26 @@ def test_it_streams_server_sent_events(fake_ai, api):
     assert Usage.objects.get().output_tokens == 6
 
 
+def test_chunked_streams_on_a_kept_alive_connection_arrive_whole(fake_ai, api):
+    """Hosted providers stream with chunked encoding and keep the connection: chunks split lines
+    and events anywhere, and a connection used for a stream serves the next call cleanly."""
+    provider = Provider.objects.get(name="fakeai")
+    LLM.objects.create(name="fake-chunked", provider=provider, api_model_id="fake-chunked", input_price_per_mtok=0.5,
+                       output_price_per_mtok=0.5, context_window=32000,
+                       benchmarks=[{"name": "b", "score": 0.5, "task_type": "", "source": "test"}])
+    for _ in range(3):
+        response = chat(api, model="fake-chunked", stream=True)
+        events = [line[6:] for line in b"".join(response.streaming_content).decode().split("\n\n") if line]
+        assert events[-1] == "[DONE]"
+        chunks = [json.loads(e) for e in events[:-1]]
+        assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == \
+            "Hello from the local provider."
+        assert chat(api, model="fake-chunked").json()["choices"][0]["message"]["content"] == \
+            "Hello from the local provider."
+    assert fake_ai.calls["fake-chunked"] == 6
+    assert Usage.objects.filter(llm__name="fake-chunked", output_tokens=6).count() == 6
+
+
 @override_settings(**FAST)
 def test_a_stream_failing_before_any_text_falls_back(fake_ai, api):
     response = chat(api, stream=True, **routed_between("fake-500"))

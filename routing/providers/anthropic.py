@@ -6,10 +6,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
-
 from routing.providers.base import ChatCall, Completion, Delta, ProviderError
-from routing.providers.http import HttpChatProvider
+from routing.providers.http import HttpChatProvider, ProviderResponse
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024  # the Messages API requires max_tokens
@@ -46,7 +44,7 @@ class AnthropicProvider(HttpChatProvider):
         with self._open_stream("v1/messages", self._body(call, True), call.timeout_s) as response:
             yield from self._events(response)
 
-    def _events(self, response: httpx.Response) -> Iterator[Delta]:
+    def _events(self, response: ProviderResponse) -> Iterator[Delta]:
         input_tokens = output_tokens = 0
         finish = "stop"
         for line in response.iter_lines():

@@ -6,10 +6,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
-
 from routing.providers.base import ChatCall, Completion, Delta, ProviderError
-from routing.providers.http import HttpChatProvider
+from routing.providers.http import HttpChatProvider, ProviderResponse
 
 
 class OpenAICompatibleProvider(HttpChatProvider):
@@ -44,7 +42,7 @@ class OpenAICompatibleProvider(HttpChatProvider):
         with self._open_stream("chat/completions", self._body(call, True), call.timeout_s) as response:
             yield from self._events(response)
 
-    def _events(self, response: httpx.Response) -> Iterator[Delta]:
+    def _events(self, response: ProviderResponse) -> Iterator[Delta]:
         finish: str | None = None
         for line in response.iter_lines():
             if not line.startswith("data:"):
