@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from threading import Barrier
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -36,14 +36,24 @@ WARMUP_PER_CLIENT = 20
 BODY = {"messages": [{"role": "user", "content": "Summarise the plot of Hamlet in one sentence."}], "max_tokens": 32}
 
 
+POOL = 12  # models `optiroute/auto` chooses among, as a cohort's pool would offer
+
+
 def setup(provider_url: str) -> str:
+    """A cohort whose pool holds POOL models of different prices and published quality, all
+    served by the local provider: routed calls weigh a realistic set of candidates, and the
+    pinned calls name the first of them."""
     provider, _ = Provider.objects.update_or_create(name="bench-local", defaults={
         "kind": "openai", "base_url": provider_url, "api_key_env": ""})
-    LLM.objects.update_or_create(name="bench-echo", defaults={
-        "provider": provider, "api_model_id": "fake-ok", "input_price_per_mtok": 0.1, "output_price_per_mtok": 0.1,
-        "context_window": 32000, "benchmarks": [{"name": "b", "score": 0.5, "task_type": "", "source": "bench"}]})
+    for index in range(POOL):
+        price = round(0.1 * 300 ** (index / (POOL - 1)), 4)  # $0.10 to $30 per million tokens
+        LLM.objects.update_or_create(name=f"bench-{index:02d}", defaults={
+            "provider": provider, "api_model_id": "fake-ok", "input_price_per_mtok": price,
+            "output_price_per_mtok": 2 * price, "context_window": 32000, "is_generalist": index % 3 == 0,
+            "benchmarks": [{"name": "b", "score": round(0.45 + 0.45 * index / (POOL - 1), 3), "task_type": "",
+                            "source": "bench"}]})
     cohort, _ = Cohort.objects.get_or_create(name="bench")
-    cohort.allowed_models.set(LLM.objects.filter(name="bench-echo"))
+    cohort.allowed_models.set(LLM.objects.filter(provider=provider))
     return api_key_create(cohort_name="bench", label="bench_gateway")[1]
 
 
@@ -52,40 +62,53 @@ def teardown() -> None:
     usage go too: they measured the benchmark, not anyone's traffic)."""
     Decision.objects.filter(cohort__name="bench").delete()  # their usage rows cascade
     Cohort.objects.filter(name="bench").delete()
-    LLM.objects.filter(name="bench-echo").delete()
+    LLM.objects.filter(provider__name="bench-local").delete()
     Provider.objects.filter(name="bench-local").delete()
 
 
-class Client:
-    """One kept-alive connection per client thread, on the standard library's http.client: the
-    client shares the two cores with what it measures, and httpx costs it three times the CPU."""
-
-    def __init__(self, url: str, headers: dict[str, str]) -> None:
-        parts = urlsplit(url)
-        self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
-        self.headers = {"Content-Type": "application/json", **headers}
-        self.local = threading.local()
-
-    def timed(self, body: bytes) -> float:
-        if not hasattr(self.local, "connection"):
-            self.local.connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+def _client(url: str, headers: dict[str, str], body: bytes, warmup: int, count: int,
+            ready: Barrier) -> list[float]:
+    """One client: a kept-alive connection on the standard library's http.client (httpx would
+    cost the shared cores three times the CPU); `warmup` untimed calls, then `count` timed ones."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=30)
+    headers = {"Content-Type": "application/json", **headers}
+    timings = []
+    for index in range(warmup + count):
+        if index == warmup:
+            ready.wait()  # every client is warm before any is timed
         started = time.perf_counter()
-        self.local.connection.request("POST", self.path, body=body, headers=self.headers)
-        response = self.local.connection.getresponse()
+        connection.request("POST", parts.path, body=body, headers=headers)
+        response = connection.getresponse()
         payload = response.read()
-        elapsed = (time.perf_counter() - started) * 1000
         if response.status != 200:
-            raise RuntimeError(f"{self.path} answered {response.status}: {payload[:300]!r}")
-        return elapsed
+            raise RuntimeError(f"{parts.path} answered {response.status}: {payload[:300]!r}")
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings[warmup:]
 
 
 def run(url: str, body: dict[str, object], headers: dict[str, str], concurrency: int) -> list[float]:
-    client, raw = Client(url, headers), json.dumps(body).encode()
-    with ThreadPoolExecutor(concurrency) as pool:
-        # Warm up at the measured concurrency: every server thread that will serve the run
-        # opens its database connection and prepares its statements before timing starts.
-        list(pool.map(lambda _: client.timed(raw), range(WARMUP_PER_CLIENT * concurrency)))
-        return list(pool.map(lambda _: client.timed(raw), range(REQUESTS)))
+    """REQUESTS calls from `concurrency` client processes, one connection each: a client is a
+    process of its own, as real clients are, so no client waits on another's interpreter lock.
+    Warm-up runs at the measured concurrency: every server thread that will serve the run opens
+    its database connection and prepares its statements before timing starts."""
+    context = multiprocessing.get_context("fork")
+    ready, results = context.Barrier(concurrency), context.Queue()
+    raw = json.dumps(body).encode()
+
+    def client(count: int) -> None:
+        results.put(_client(url, headers, raw, WARMUP_PER_CLIENT, count, ready))
+
+    shares = [REQUESTS // concurrency + (i < REQUESTS % concurrency) for i in range(concurrency)]
+    clients = [context.Process(target=client, args=(share,)) for share in shares]
+    for process in clients:
+        process.start()
+    timings = [ms for _ in clients for ms in results.get(timeout=600)]
+    for process in clients:
+        process.join()
+        if process.exitcode:
+            raise RuntimeError(f"a benchmark client failed (exit code {process.exitcode})")
+    return timings
 
 
 def main() -> None:
@@ -109,7 +132,7 @@ def main() -> None:
         auth = {"Authorization": f"Bearer {key}"}
         for concurrency in (1, 8):
             direct = run(f"{provider_url}/chat/completions", {**BODY, "model": "fake-ok"}, {}, concurrency)
-            for label, model in (("pinned", "bench-echo"), ("routed", "optiroute/auto")):
+            for label, model in (("pinned", "bench-00"), ("routed", "optiroute/auto")):
                 via = run(f"http://127.0.0.1:{PORT}/v1/chat/completions", {**BODY, "model": model}, auth, concurrency)
                 report[f"c{concurrency}_{label}"] = {
                     "direct_p50_ms": round(float(np.percentile(direct, 50)), 2),
