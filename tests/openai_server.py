@@ -33,6 +33,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        self.server.last_path = self.path  # an absolute URL when the call came as to a proxy
+        self.server.last_proxy_auth = self.headers.get("Proxy-Authorization", "")
         if self.path.endswith("/messages"):
             return self._anthropic(body)
         model = body.get("model", "")
@@ -158,6 +160,8 @@ class FakeOpenAIServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.calls: Counter[str] = Counter()
         self.last_auth = ""
+        self.last_path = ""
+        self.last_proxy_auth = ""
         self.last_body: dict[str, Any] = {}
         self.delay_s = delay_s
 

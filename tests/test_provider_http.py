@@ -1,6 +1,15 @@
-"""The HTTP providers' line reader: server-sent events arrive in chunks that split anything."""
+"""The HTTP providers' plumbing: the line reader (server-sent events arrive in chunks that split
+anything) and proxies named by the environment."""
 
+import base64
+
+import pytest
+
+from routing.providers.base import ChatCall, ProviderError
 from routing.providers.http import ProviderResponse
+from routing.providers.openai_compat import OpenAICompatibleProvider
+
+HELLO = [{"role": "user", "content": "Say hello."}]
 
 
 class Chunks:
@@ -34,3 +43,40 @@ def test_a_character_split_across_chunks_is_decoded_whole():
 
 def test_a_last_line_without_an_end_is_kept():
     assert lines(b"data: a\n", b"data: b") == ["data: a", "data: b"]
+
+
+@pytest.fixture
+def proxied_model(monkeypatch):
+    """fake-ok on a provider whose host does not resolve: only a proxy can reach "it"."""
+    from registry.models import LLM, Provider
+    from tests.openai_server import FakeOpenAIServer
+
+    server = FakeOpenAIServer().start()  # it answers requests sent to it as to a proxy, too
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    record = Provider.objects.create(name="behind-proxy", kind="openai", base_url="http://provider.invalid/v1",
+                                     api_key_env="")
+    llm = LLM.objects.create(name="proxied", provider=record, api_model_id="fake-ok", input_price_per_mtok=0.1,
+                             output_price_per_mtok=0.1, context_window=32000)
+    yield server, llm
+    server.shutdown()
+
+
+@pytest.mark.django_db
+def test_calls_go_through_the_proxy_the_environment_names(proxied_model, monkeypatch):
+    server, llm = proxied_model
+    monkeypatch.setenv("HTTP_PROXY", f"http://team:s3cret@127.0.0.1:{server.server_address[1]}")
+    answer = OpenAICompatibleProvider(llm).complete(ChatCall(model_id="fake-ok", messages=HELLO))
+    assert answer.content == "Hello from the local provider."
+    assert server.last_path == "http://provider.invalid/v1/chat/completions"
+    assert server.last_proxy_auth == "Basic " + base64.b64encode(b"team:s3cret").decode()
+
+
+@pytest.mark.django_db
+def test_no_proxy_exempts_a_host(proxied_model, monkeypatch):
+    server, llm = proxied_model
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("NO_PROXY", "provider.invalid")
+    with pytest.raises(ProviderError, match="connection failed"):  # direct, and the host does not resolve
+        OpenAICompatibleProvider(llm).complete(ChatCall(model_id="fake-ok", messages=HELLO, timeout_s=5))
+    assert server.last_path == ""

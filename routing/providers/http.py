@@ -8,21 +8,45 @@ provider), which on two cores shows up in the gateway's tail latency.
 from __future__ import annotations
 
 import codecs
+import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import orjson
 import urllib3
 from urllib3.exceptions import HTTPError as TransportError
+from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import TimeoutError as TransportTimeout
 
 from routing.providers.base import ChatProvider, ProviderError, status_error
 
 # Thread-safe; a pool of kept-alive connections per host. Retries are ours (routing.inference),
 # so urllib3 makes exactly one attempt and never follows a redirect.
-_pool = urllib3.PoolManager(num_pools=32, maxsize=32, retries=False)
+_POOL_OPTIONS: dict[str, Any] = {"num_pools": 32, "maxsize": 32, "retries": False}
+_direct = urllib3.PoolManager(**_POOL_OPTIONS)
+_proxied: dict[str, urllib3.ProxyManager] = {}
+_proxied_lock = threading.Lock()
 _READ_SIZE = 65536
+
+
+def pool_for(url: str) -> urllib3.PoolManager:
+    """The connection pool for a provider URL: through the proxy that HTTPS_PROXY / HTTP_PROXY
+    (or ALL_PROXY) name for its scheme unless NO_PROXY exempts its host, as curl, requests and
+    httpx do; direct otherwise. Read per call, so a changed environment takes effect."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return _direct
+    with _proxied_lock:
+        if proxy not in _proxied:
+            credentials = urllib3.util.parse_url(proxy).auth  # http://user:password@proxy:3128
+            headers = urllib3.make_headers(proxy_basic_auth=credentials) if credentials else None
+            _proxied[proxy] = urllib3.ProxyManager(proxy, proxy_headers=headers, **_POOL_OPTIONS)
+        return _proxied[proxy]
 
 
 class ProviderResponse:
@@ -66,7 +90,8 @@ class HttpChatProvider(ChatProvider):
     def _request(self, path: str, body: dict[str, Any], timeout_s: float, *, stream: bool) -> ProviderResponse:
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json",
                    **self._headers()}
-        raw = _pool.request("POST", self._url(path), body=orjson.dumps(body), headers=headers,
+        url = self._url(path)
+        raw = pool_for(url).request("POST", url, body=orjson.dumps(body), headers=headers,
                             timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s), preload_content=not stream)
         return ProviderResponse(cast(urllib3.HTTPResponse, raw))
 
@@ -98,6 +123,8 @@ class HttpChatProvider(ChatProvider):
     def _errors(self, timeout_s: float) -> Iterator[None]:
         try:
             yield
+        except NewConnectionError as exc:  # urllib3 files it under timeouts, refused or unresolved alike
+            raise ProviderError(f"{self.provider.name} connection failed: {exc}", retryable=True) from exc
         except TransportTimeout as exc:
             raise ProviderError(f"{self.provider.name} timed out after {timeout_s:g} s", retryable=True) from exc
         except (TransportError, OSError) as exc:
