@@ -80,3 +80,17 @@ def test_no_proxy_exempts_a_host(proxied_model, monkeypatch):
     with pytest.raises(ProviderError, match="connection failed"):  # direct, and the host does not resolve
         OpenAICompatibleProvider(llm).complete(ChatCall(model_id="fake-ok", messages=HELLO, timeout_s=5))
     assert server.last_path == ""
+
+
+def test_a_forked_child_does_not_share_its_parents_connections():
+    import os
+
+    from routing.providers import http
+
+    before = http.pool_for("http://127.0.0.1:9/v1")
+    child = os.fork()
+    if child == 0:  # the child reports through its exit code, touching nothing else
+        os._exit(0 if http.pool_for("http://127.0.0.1:9/v1") is not before else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert http.pool_for("http://127.0.0.1:9/v1") is before

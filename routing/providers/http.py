@@ -8,6 +8,7 @@ provider), which on two cores shows up in the gateway's tail latency.
 from __future__ import annotations
 
 import codecs
+import os
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -30,6 +31,17 @@ _direct = urllib3.PoolManager(**_POOL_OPTIONS)
 _proxied: dict[str, urllib3.ProxyManager] = {}
 _proxied_lock = threading.Lock()
 _READ_SIZE = 65536
+
+
+def _forget_connections() -> None:
+    """A forked child (a Celery or web worker) opens its own connections, never its parent's."""
+    global _direct, _proxied_lock
+    _direct = urllib3.PoolManager(**_POOL_OPTIONS)
+    _proxied.clear()
+    _proxied_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_connections)
 
 
 def pool_for(url: str) -> urllib3.PoolManager:
