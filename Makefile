@@ -36,7 +36,7 @@ run: install
 	$(BIN)/python -m optiroute.runner --port $(PORT)
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m optiroute.testing
 
 bench: install
 	$(BIN)/python scripts/bench.py
