@@ -97,6 +97,13 @@ def _postgres_alive() -> bool:
     return True
 
 
+def stop_started(before: dict[str, bool]) -> None:
+    """Stop the embedded services that are up now but were not in `before` (a running() taken
+    earlier): what a supervisor or a test run started, never what someone else had running."""
+    now = running()
+    stop_all(postgres=now["postgres"] and not before["postgres"], valkey=now["valkey"] and not before["valkey"])
+
+
 def stop_all(*, postgres: bool = True, valkey: bool = True) -> None:
     """Stop the embedded services that this project's data folder runs."""
     pid_file = VALKEY_DIR / "valkey.pid"

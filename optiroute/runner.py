@@ -117,10 +117,9 @@ def _supervise(children: list[subprocess.Popen[bytes]], already: dict[str, bool]
             child.wait(timeout=20)
         except subprocess.TimeoutExpired:
             child.kill()
-    from optiroute.embedded import stop_all
+    from optiroute.embedded import stop_started
 
-    stop_all(postgres=not os.environ.get("DATABASE_URL") and not already["postgres"],
-             valkey=not os.environ.get("REDIS_URL") and not already["valkey"])
+    stop_started(already)
     print("OptiRoute stopped.", flush=True)
 
 

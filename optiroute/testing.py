@@ -12,14 +12,13 @@ import sys
 
 import pytest
 
-from optiroute.embedded import running, stop_all
+from optiroute.embedded import running, stop_started
 
 
 def main(args: list[str]) -> int:
     before = running()
     status = int(pytest.main(args))
-    after = running()
-    stop_all(postgres=after["postgres"] and not before["postgres"], valkey=after["valkey"] and not before["valkey"])
+    stop_started(before)
     return status
 
 

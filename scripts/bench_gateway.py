@@ -125,6 +125,7 @@ def main() -> None:
                 probe = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
                 probe.request("GET", "/api/schema/")
                 probe.getresponse().read()
+                probe.close()
                 break
             except OSError:
                 time.sleep(0.2)
