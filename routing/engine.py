@@ -288,13 +288,13 @@ class KnnStrategy:
         weights = (np.exp((sims - top) / SIMILARITY_TEMPERATURE) * relevance)[:, None]
         known = ~np.isnan(scores)
         total = (weights * known).sum(axis=0)
-        weighted = (weights * np.nan_to_num(scores)).sum(axis=0)
-        out = {}
-        for j, llm in enumerate(models):
-            prior = _prior(llm.id, request.task_type, request, snapshot)
-            quality = (weighted[j] + PRIOR_STRENGTH * prior.quality) / (total[j] + PRIOR_STRENGTH)
-            out[llm.id] = (float(quality), float(total[j] / (total[j] + PRIOR_STRENGTH)), int(known[:, j].sum()))
-        return out
+        weighted = (weights * np.where(known, scores, 0.0)).sum(axis=0)
+        priors = np.array([_prior(llm.id, request.task_type, request, snapshot).quality for llm in models],
+                          dtype=np.float32)
+        quality = (weighted + PRIOR_STRENGTH * priors) / (total + PRIOR_STRENGTH)
+        confidence = total / (total + PRIOR_STRENGTH)
+        return {llm.id: (q, c, n) for llm, q, c, n in
+                zip(models, quality.tolist(), confidence.tolist(), known.sum(axis=0).tolist(), strict=True)}
 
 
 class CosineStrategy:
@@ -344,9 +344,13 @@ DEFAULT_STRATEGY = "knn"
 # ------------------------------------------------------------------ stages 4-6
 
 
-def _declared(llm: LLM) -> dict[str, float]:
-    return {metric: getattr(llm, metric) if getattr(llm, metric) is not None else NEUTRAL
-            for metric in DECLARED_METRICS}
+def _declared(llm: LLM, snapshot: Snapshot) -> dict[str, float]:
+    key = ("declared", llm.id)
+    declared = snapshot.memo.get(key)
+    if declared is None:
+        declared = snapshot.memo[key] = {metric: NEUTRAL if getattr(llm, metric) is None else getattr(llm, metric)
+                                         for metric in DECLARED_METRICS}
+    return declared  # type: ignore[return-value]
 
 
 def estimate(request: Request, snapshot: Snapshot, strategy: Strategy) -> Estimates:
@@ -375,7 +379,7 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy) -> Estima
         candidate = Candidate(
             llm=llm, quality=quality, confidence=confidence, evidence_n=count, prior=prior.quality,
             prior_source=prior.source, cost_usd=costs[llm.id], typical_cost_usd=_typical_cost(llm, request, snapshot),
-            latency_ms=expected_latency_ms(llm, request.output_tokens), declared=_declared(llm))
+            latency_ms=expected_latency_ms(llm, request.output_tokens), declared=_declared(llm, snapshot))
         (estimates.candidates if llm.id in chosen_ids else estimates.reserve).append(candidate)
     return estimates
 
