@@ -70,8 +70,8 @@ def gunicorn_command(host: str, port: int, *extra: str) -> list[str]:
     """
     workers = os.environ.get("WEB_WORKERS") or str(os.cpu_count() or 2)
     threads = os.environ.get("WEB_THREADS") or "8"
-    return [sys.executable, "-m", "gunicorn", "optiroute.wsgi", "--bind", f"{host}:{port}",
-            "--workers", workers, "--threads", threads, "--timeout", "120", *extra]
+    return [sys.executable, "-m", "gunicorn", "optiroute.wsgi", "--config", "python:optiroute.gunicorn_hooks",
+            "--bind", f"{host}:{port}", "--workers", workers, "--threads", threads, "--timeout", "120", *extra]
 
 
 def main() -> None:

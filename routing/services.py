@@ -94,6 +94,13 @@ def decision_make(*, text: str, profile: str | None = None, preferences: dict[st
     return Routed(decision, ranking + reserve)
 
 
+def routing_state_load() -> None:
+    """Load now what routing reads on every call (the registry snapshot with its evidence, the
+    analyzer, the embedder) instead of on a process's first request."""
+    _ = snapshots.get().evidence
+    analyze("Warm-up request: load the analyzer and the embedder.")
+
+
 def _ms(start: float, end: float) -> float:
     return round((end - start) * 1000, 3)
 

@@ -1,3 +1,4 @@
+import gc
 import os
 import subprocess
 import sys
@@ -44,3 +45,21 @@ def test_a_job_that_keeps_crashing_is_not_retried_forever(write_bundle):
     assert import_job_run(job_id=job.pk) is None
     job.refresh_from_db()
     assert job.status == ImportJob.Status.FAILED and "stopped 3 times" in job.errors[0]
+
+
+@pytest.mark.django_db
+def test_a_web_worker_loads_routing_state_before_its_first_request():
+    from types import SimpleNamespace
+
+    from optiroute.gunicorn_hooks import post_worker_init
+    from routing.analyzer import _cache
+    from routing.snapshot import snapshots
+
+    assert snapshots._snapshot is None
+    try:
+        post_worker_init(SimpleNamespace(pid=os.getpid()))
+        assert snapshots._snapshot is not None and snapshots._snapshot._evidence is not None
+        assert _cache._analyzer is not None
+        assert gc.get_freeze_count() > 0  # what it loaded is out of the collector's way
+    finally:
+        gc.unfreeze()
