@@ -175,8 +175,6 @@ def _violation(llm: LLM, request: Request, snapshot: Snapshot) -> str:
         return "not in allowed_models"
     if llm.name in c.denied_models:
         return "in denied_models"
-    if request.pool is not None and llm.id not in request.pool:
-        return "outside the cohort's model pool"
     if c.licenses and llm.license not in c.licenses:
         return f"license {llm.license or 'unknown'} not in {list(c.licenses)}"
     if c.local_only and not llm.is_local:
@@ -202,8 +200,14 @@ def _in_scope(llm: LLM, request: Request, snapshot: Snapshot) -> bool:
 
 
 def hard_filter(request: Request, snapshot: Snapshot) -> tuple[list[LLM], dict[str, str]]:
+    """The models that meet every hard constraint, and why each other one in reach does not.
+
+    Models outside the caller's pool are out of reach: never weighed, and never named to the
+    caller (a registry may hold hundreds; a cohort sees its own)."""
     kept, excluded = [], {}
-    for llm in snapshot.models.values():
+    pool = request.pool
+    reachable = snapshot.models.values() if pool is None else [m for m in snapshot.models.values() if m.id in pool]
+    for llm in reachable:
         if not _in_scope(llm, request, snapshot):
             continue
         reason = _violation(llm, request, snapshot)

@@ -90,6 +90,20 @@ def test_impossible_constraints_name_what_excluded_which_model(api):
     assert "local_only" in excluded["gpt-4o"] or "allowed" in excluded["gpt-4o"] or "license" in excluded["gpt-4o"]
 
 
+def test_a_cohort_routes_within_its_pool_and_never_sees_other_models(catalog):
+    from routing.models import Cohort
+
+    pool = ["gpt-4o-mini", "gpt-4o"]
+    cohort = Cohort.objects.create(name="pooled")
+    cohort.allowed_models.set(LLM.objects.filter(name__in=pool))
+    pooled = bearer_client(api_key_create(cohort_name="pooled", label="test")[1])
+    decision = route(pooled, prompt=CODE_PROMPT, constraints={"max_cost_usd": 0.001})
+    named = {c["model"] for c in decision["candidates"]} | set(decision["excluded"])
+    assert named == set(pool) and decision["model"] == "gpt-4o-mini"
+    assert "max_cost_usd" in decision["excluded"]["gpt-4o"]
+    assert LLM.objects.exclude(name__in=pool).filter(is_active=True).exists()
+
+
 def test_it_falls_back_to_generalists_when_nothing_has_evidence(api):
     provider = Provider.objects.create(name="bare", kind="openai", base_url="http://127.0.0.1:9")
     LLM.objects.create(name="bare-generalist", provider=provider, is_generalist=True)
