@@ -21,6 +21,7 @@ from routing.snapshot import Prior, Snapshot
 
 DEFAULT_OUTPUT_TOKENS = 256
 NEIGHBOURS = 50
+NEIGHBOURS_RECORDED = 10  # the closest, kept with a decision to explain it
 # Neighbours this much less similar than the closest count e^-1 as much.
 SIMILARITY_TEMPERATURE = 0.05
 # Weight of the prior, in neighbour-equivalents, when shrinking the k-NN estimate.
@@ -126,7 +127,7 @@ class Estimates:
     candidates: list[Candidate]
     excluded: dict[str, str]
     filters: list[str]
-    neighbours: list[dict[str, Any]]
+    neighbours: list[dict[str, Any]]  # the NEIGHBOURS_RECORDED closest
     fallback_reason: str = ""
     # Meet every hard constraint but not the task filter: fallbacks of last resort.
     reserve: list[Candidate] = field(default_factory=list)
@@ -365,7 +366,7 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy) -> Estima
     neighbours = nearest_prompts(request)
     qualities = strategy.quality(request, candidates, snapshot, neighbours)
     estimates = Estimates([], excluded, filters, [{"prompt_id": pid, "similarity": round(sim, 4)}
-                                                  for pid, sim in neighbours])
+                                                  for pid, sim in neighbours[:NEIGHBOURS_RECORDED]])
     qualified = [m for m in models if qualities[m.id][1] > 0.0 or
                  _prior(m.id, request.task_type, request, snapshot).source != "none"]
     if not qualified:

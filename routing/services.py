@@ -81,7 +81,7 @@ def decision_make(*, text: str, profile: str | None = None, preferences: dict[st
     decision = Decision(
         mode=mode, api_key=api_key, cohort=cohort, user=user if getattr(user, "pk", None) else None,
         profile=profile_name, weights=weights, constraints=hard.as_dict(), analysis=analysed_as,
-        candidates=[c.as_dict() for c in ranking], excluded=estimates.excluded, neighbours=estimates.neighbours[:10],
+        candidates=[c.as_dict() for c in ranking], excluded=estimates.excluded, neighbours=estimates.neighbours,
         filters=estimates.filters, fallback_reason=estimates.fallback_reason, chosen_model=chosen.llm, embedding=vector,
         strategy=strategy_impl.name,
         versions={"engine": ENGINE_VERSION, "analyzer": analysis.analyzer_version, "embedder": get_embedder().name},
