@@ -11,6 +11,7 @@ from django.db import connection
 from registry.embedder import get_embedder
 from registry.models import Dataset, Prompt
 from registry.services import estimate_tokens
+from routing.models import Decision
 from routing.recorder import recorder
 from routing.services import api_key_create, decision_make
 
@@ -50,7 +51,9 @@ class Command(BaseCommand):
             latencies = list(pool.map(timed, work))
         elapsed = time.perf_counter() - started
         recorder.flush()  # every decision stored before the report (not timed: the API does not wait)
-        key.revoke()
+        # They measured the router, not anyone's traffic: they and their key leave with the run.
+        Decision.objects.filter(api_key=key).delete()
+        key.delete()
         report = {"n": n, "concurrency": concurrency, "p50_ms": round(float(np.percentile(latencies, 50)), 3),
                   "p95_ms": round(float(np.percentile(latencies, 95)), 3),
                   "p99_ms": round(float(np.percentile(latencies, 99)), 3),
