@@ -19,6 +19,9 @@ from typing import Any
 WORDS = ["Hello", " from", " the", " local", " provider", "."]
 
 
+LINGER_S = 30.0
+
+
 class Handler(BaseHTTPRequestHandler):
     server: FakeOpenAIServer
     # Keep-alive, as real providers do: a response with a Content-Length leaves the
@@ -27,6 +30,11 @@ class Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes: with Nagle's algorithm on, the second waits for
     # the client's delayed ACK of the first (40 ms) on a kept-alive connection.
     disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -94,7 +102,7 @@ class Handler(BaseHTTPRequestHandler):
                 return  # the connection closes without [DONE]
             self.wfile.write(f"data: {event}\n\n".encode())
 
-    def _chunked(self, body: dict[str, Any]) -> None:
+    def _chunked(self, body: dict[str, Any], *, linger_s: float = 0.0) -> None:
         if self.server.delay_s:
             time.sleep(self.server.delay_s)
         if not body.get("stream"):
@@ -108,7 +116,12 @@ class Handler(BaseHTTPRequestHandler):
             piece = raw[start:start + 7]
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             self.wfile.flush()
+        time.sleep(linger_s)
         self.wfile.write(b"0\r\n\r\n")
+
+    def _lingering(self, body: dict[str, Any]) -> None:
+        """A stream whose closing chunk comes long after [DONE]."""
+        self._chunked(body, linger_s=LINGER_S)
 
     def _anthropic(self, body: dict[str, Any]) -> None:
         """Anthropic's Messages API, enough of it to check the provider speaks it."""
@@ -164,6 +177,8 @@ class FakeOpenAIServer(ThreadingHTTPServer):
         self.last_proxy_auth = ""
         self.last_body: dict[str, Any] = {}
         self.delay_s = delay_s
+        self.connections = 0  # accepted so far: kept-alive connections serve several calls
+        self.lock = threading.Lock()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients that time out hang up on purpose; their broken pipes are expected

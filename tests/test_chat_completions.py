@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 
 import pytest
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.test import override_settings
 
 from registry.models import LLM, Provider
 from routing.models import Cohort, Decision, Usage
-from tests.openai_server import FakeOpenAIServer
+from tests.openai_server import LINGER_S, FakeOpenAIServer
 
 pytestmark = pytest.mark.django_db
 HELLO = [{"role": "user", "content": "Say hello to the team."}]
@@ -137,7 +138,23 @@ def test_chunked_streams_on_a_kept_alive_connection_arrive_whole(fake_ai, api):
         assert chat(api, model="fake-chunked").json()["choices"][0]["message"]["content"] == \
             "Hello from the local provider."
     assert fake_ai.calls["fake-chunked"] == 6
+    assert fake_ai.connections == 1  # each finished stream left its connection to the next call
     assert Usage.objects.filter(llm__name="fake-chunked", output_tokens=6).count() == 6
+
+
+def test_a_stream_that_lingers_after_done_is_not_waited_for(fake_ai, api):
+    """The caller's last event never waits on a provider slow to end its stream: the connection
+    is closed instead of kept, and the next call opens another."""
+    provider = Provider.objects.get(name="fakeai")
+    LLM.objects.create(name="fake-lingering", provider=provider, api_model_id="fake-lingering",
+                       input_price_per_mtok=0.5, output_price_per_mtok=0.5, context_window=32000)
+    started = time.monotonic()
+    text = b"".join(chat(api, model="fake-lingering", stream=True).streaming_content).decode()
+    assert text.endswith("data: [DONE]\n\n") and "Hello" in text
+    assert time.monotonic() - started < LINGER_S / 3
+    assert chat(api, model="fake-lingering").json()["choices"][0]["message"]["content"] == \
+        "Hello from the local provider."
+    assert fake_ai.connections == 2
 
 
 @override_settings(**FAST)

@@ -102,6 +102,24 @@ class ProviderResponse:
         yield from pending.splitlines()
 
 
+# How long a finished stream may take to end (the closing chunk after [DONE]) for its
+# connection to be kept: the caller's last event waits for it.
+STREAM_END_GRACE_S = 0.25
+
+
+def _drain(raw: urllib3.HTTPResponse) -> None:
+    """Read what is left of a stream its consumer finished (at [DONE]) so that its connection,
+    and with it a TLS session, serves the next call; closed instead when the rest is not quick."""
+    if raw.isclosed():
+        return
+    sock = getattr(raw.connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(STREAM_END_GRACE_S)  # the next request on it sets its own again
+        raw.drain_conn()
+    if not raw.isclosed():
+        raw.close()
+
+
 class HttpChatProvider(ChatProvider):
     """A provider reached over HTTP: subclasses give the headers and bodies, this maps failures."""
 
@@ -135,12 +153,12 @@ class HttpChatProvider(ChatProvider):
                     raise status_error(response.status_code, response.raw.read().decode(errors="replace"),
                                        self.provider.name)
                 yield response
+            except BaseException:
+                response.raw.close()  # given up or failed mid-answer: never handed to the next call
+                raise
+            else:
+                _drain(response.raw)
             finally:
-                # A connection goes back to the pool only when its answer was read to the end; one
-                # left part-read (the consumer stopped at [DONE] before the closing chunk, gave up,
-                # or failed) is closed rather than handed to the next call mid-answer.
-                if not response.raw.isclosed():
-                    response.raw.close()
                 response.raw.release_conn()
 
     @contextmanager
