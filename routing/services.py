@@ -231,11 +231,12 @@ def request_text(messages: list[dict[str, Any]]) -> str:
 
 def named_model_for_cohort(name: str, cohort: Cohort) -> LLM:
     """A model the caller named (no routing): it must exist, and the cohort's pool and denials still hold."""
-    llm = next((m for m in snapshots.get().models.values() if m.name == name and m.is_active), None)
-    if llm is None:
+    snapshot = snapshots.get()
+    llm = snapshot.model_named(name)
+    if llm is None or not llm.is_active:
         raise OptiRouteError(f"unknown model {name!r}; GET /v1/models lists the models and profiles you may use",
                              status=404, code="model_not_found")
-    pool = snapshots.get().pools.get(cohort.pk, frozenset())
+    pool = snapshot.pools.get(cohort.pk, frozenset())
     denied = (cohort.constraints or {}).get("denied_models", [])
     if (pool and llm.id not in pool) or llm.name in denied:
         raise OptiRouteError(f"model {name!r} is outside the model pool of cohort {cohort.name}",

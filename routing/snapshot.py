@@ -48,6 +48,14 @@ class Snapshot:
     # first use: the snapshot never changes, so neither do they.
     memo: dict[tuple[object, ...], object] = field(default_factory=dict, repr=False)
 
+    def model_named(self, name: str) -> LLM | None:
+        """The registered model of this name (names are unique), found without a scan."""
+        key = ("by_name",)
+        by_name = self.memo.get(key)
+        if by_name is None:
+            by_name = self.memo[key] = {m.name: m for m in self.models.values()}
+        return by_name.get(name)  # type: ignore[attr-defined,no-any-return]
+
     @property
     def evidence(self) -> Evidence:
         """Every train-split result in memory, loaded on first use (one query)."""
