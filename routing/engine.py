@@ -16,18 +16,11 @@ from optiroute.api_errors import OptiRouteError
 from registry.models import DECLARED_METRICS, LLM, Prompt
 from registry.services import inverted_log_scale
 from routing.estimator import estimators
-from routing.quality import expected_cost_from
+from routing.quality import KNN, NEIGHBOURS, PRIOR_STRENGTH, expected_cost_from, neighbour_estimate
 from routing.snapshot import Prior, Snapshot
 
 DEFAULT_OUTPUT_TOKENS = 256
-NEIGHBOURS = 50
 NEIGHBOURS_RECORDED = 10  # the closest, kept with a decision to explain it
-# Neighbours this much less similar than the closest count e^-1 as much.
-SIMILARITY_TEMPERATURE = 0.05
-# Weight of the prior, in neighbour-equivalents, when shrinking the k-NN estimate.
-PRIOR_STRENGTH = 2.0
-# Below this similarity, the nearest evaluated prompt says little about the request.
-RELEVANT_SIMILARITY = 0.3
 NEUTRAL = 0.5
 
 
@@ -257,22 +250,7 @@ def _scopes(request: Request) -> tuple[int | None, ...]:
 
 def _prior(llm_id: int, task_type: str, request: Request, snapshot: Snapshot) -> Prior:
     """The model's track record on this task type, else overall, in the evidence scope."""
-    key = ("prior", llm_id, task_type, request.dataset_ids)
-    prior = snapshot.memo.get(key)
-    if prior is None:
-        prior = snapshot.memo[key] = _lookup_prior(llm_id, task_type, request, snapshot)
-    return prior  # type: ignore[return-value]
-
-
-def _lookup_prior(llm_id: int, task_type: str, request: Request, snapshot: Snapshot) -> Prior:
-    for key in (task_type, ""):
-        found = [snapshot.priors[(llm_id, ds, key)] for ds in _scopes(request)
-                 if (llm_id, ds, key) in snapshot.priors]
-        if found:
-            total = sum(p.n for p in found)
-            quality = sum(p.quality * p.n for p in found) / total if total else found[0].quality
-            return Prior(quality, total, found[0].source)
-    return Prior(NEUTRAL, 0, "none")
+    return snapshot.prior(llm_id, task_type, _scopes(request))
 
 
 def nearest_prompts(request: Request) -> list[tuple[int, float]]:
@@ -280,7 +258,8 @@ def nearest_prompts(request: Request) -> list[tuple[int, float]]:
 
 
 class KnnStrategy:
-    """Similarity-weighted neighbour scores, shrunk toward the model's task-level prior."""
+    """Similarity-weighted neighbour scores, shrunk toward the model's task-level prior as far as
+    the evidence shows neighbours to be informative (routing.quality.fit_shrinkage)."""
 
     name = "knn"
 
@@ -288,18 +267,16 @@ class KnnStrategy:
                 neighbours: list[tuple[int, float]]) -> dict[int, tuple[float, float, int]]:
         scores, _ = request.neighbourhood(snapshot, neighbours, models)
         sims = np.array([sim for _, sim in neighbours], dtype=np.float32)
-        top = float(sims.max()) if len(sims) else 0.0
-        relevance = 1.0 if top >= RELEVANT_SIMILARITY else top / RELEVANT_SIMILARITY
-        weights = (np.exp((sims - top) / SIMILARITY_TEMPERATURE) * relevance)[:, None]
-        known = ~np.isnan(scores)
-        total = (weights * known).sum(axis=0)
-        weighted = (weights * np.where(known, scores, 0.0)).sum(axis=0)
         priors = np.array([_prior(llm.id, request.task_type, request, snapshot).quality for llm in models],
                           dtype=np.float32)
-        quality = (weighted + PRIOR_STRENGTH * priors) / (total + PRIOR_STRENGTH)
-        confidence = total / (total + PRIOR_STRENGTH)
+        estimate, total = neighbour_estimate(scores, sims, priors, **KNN)
+        estimator = estimators.get()
+        share = estimator.shrinkage_for(request.dataset_ids) if estimator else 1.0
+        quality = priors + share * (estimate - priors)
+        confidence = share * total / (total + PRIOR_STRENGTH)
+        counts = (~np.isnan(scores)).sum(axis=0)
         return {llm.id: (q, c, n) for llm, q, c, n in
-                zip(models, quality.tolist(), confidence.tolist(), known.sum(axis=0).tolist(), strict=True)}
+                zip(models, quality.tolist(), confidence.tolist(), counts.tolist(), strict=True)}
 
 
 class CosineStrategy:

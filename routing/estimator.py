@@ -1,4 +1,5 @@
-"""Training, storing and serving the per-model success models of routing.quality.
+"""Training, storing and serving what routing learns from the evidence (routing.quality): the
+per-model success models of the `learned` strategy and the `knn` strategy's shrinkage factors.
 
 Trained by a Celery task after each import (and on first use), on every train-split result in
 the registry; never on a test split. Versioned like the analyzer; each process keeps the
@@ -25,6 +26,9 @@ from routing.snapshot import Evidence, snapshots
 
 RECHECK_SECONDS = 30.0
 LOCK_ID = 0x0E57  # advisory lock: one trainer at a time
+# Part of the training hash: a change of what is fitted retrains on unchanged evidence.
+RECIPE = "success-models-1/knn-shrinkage-1"
+ALL_DATASETS = "*"
 
 
 @dataclass
@@ -32,6 +36,15 @@ class Estimator:
     version_id: int
     model: quality.QualityModel
     columns: dict[int, int]  # llm id -> column of the quality model
+    # How far the k-NN strategy's estimate may move from the prior (quality.fit_shrinkage), per
+    # evidence scope: a dataset id (as text) or ALL_DATASETS.
+    shrinkage: dict[str, float]
+
+    def shrinkage_for(self, dataset_ids: tuple[int, ...] | None) -> float:
+        """The factor fitted on this evidence scope: one dataset's, else the whole registry's."""
+        if dataset_ids is not None and len(dataset_ids) == 1 and str(dataset_ids[0]) in self.shrinkage:
+            return self.shrinkage[str(dataset_ids[0])]
+        return self.shrinkage.get(ALL_DATASETS, 1.0)
 
     def predict(self, vector: np.ndarray, evidence: Evidence, neighbours: list[tuple[int, float]],
                 llm_ids: list[int]) -> dict[int, tuple[float, float, int]]:
@@ -45,21 +58,53 @@ class Estimator:
                       int(counts[self.columns[mid]])) for mid in llm_ids if mid in self.columns}
 
 
-def _training_data() -> tuple[np.ndarray, np.ndarray, list[int], list[int]]:
+@dataclass
+class TrainingData:
+    x: np.ndarray  # (n, d) prompt embeddings
+    y: np.ndarray  # (n, m) scores, NaN where a model has no result
+    prompt_ids: list[int]
+    llm_ids: list[int]
+    datasets: np.ndarray  # (n,) each prompt's dataset id
+    task_types: list[str]
+
+
+def _training_data() -> TrainingData:
     evidence = snapshots.get().evidence
     prompt_ids = sorted(evidence.rows, key=evidence.rows.__getitem__)
     llm_ids = sorted(evidence.columns, key=evidence.columns.__getitem__)
-    vectors = dict(Prompt.objects.filter(id__in=prompt_ids, split="train").values_list("id", "embedding"))
-    keep = [i for i, pid in enumerate(prompt_ids) if vectors.get(pid) is not None]
-    x = np.array([vectors[prompt_ids[i]] for i in keep], dtype=np.float32).reshape(len(keep), -1)
-    return x, evidence.scores[keep], [prompt_ids[i] for i in keep], llm_ids
+    rows = {pid: (vector, dataset, task) for pid, vector, dataset, task in Prompt.objects.filter(
+        id__in=prompt_ids, split="train").values_list("id", "embedding", "dataset_id", "task_type")}
+    keep = [i for i, pid in enumerate(prompt_ids) if pid in rows and rows[pid][0] is not None]
+    kept = [prompt_ids[i] for i in keep]
+    x = np.array([rows[pid][0] for pid in kept], dtype=np.float32) if kept else np.empty((0, 0), np.float32)
+    return TrainingData(x, evidence.scores[keep], kept, llm_ids,
+                        np.array([rows[pid][1] for pid in kept], dtype=np.int64), [rows[pid][2] for pid in kept])
 
 
-def _hash(embedder: str, y: np.ndarray, prompt_ids: list[int], llm_ids: list[int]) -> str:
-    digest = hashlib.sha256(embedder.encode())
-    digest.update(np.asarray(prompt_ids, dtype=np.int64).tobytes())
-    digest.update(np.asarray(llm_ids, dtype=np.int64).tobytes())
-    digest.update(np.nan_to_num(y, nan=-1.0).astype(np.float32).tobytes())
+def fit_shrinkage(data: TrainingData) -> dict[str, float]:
+    """quality.fit_shrinkage per dataset (a request scoped to it) and over the whole registry.
+
+    Each prompt's prior is what routing would use for a request of its task type in that scope."""
+    snapshot = snapshots.get()
+    x = data.x / np.maximum(np.linalg.norm(data.x, axis=1, keepdims=True), 1e-12)
+    scopes: list[tuple[str, np.ndarray, tuple[int | None, ...]]] = [
+        (str(ds), data.datasets == ds, (int(ds),)) for ds in np.unique(data.datasets)]
+    scopes.append((ALL_DATASETS, np.ones(len(x), dtype=bool), (None,)))
+    out = {}
+    for key, rows, scope in scopes:
+        tasks = [t for t, keep in zip(data.task_types, rows, strict=True) if keep]
+        priors = np.array([[snapshot.prior(llm_id, task, scope).quality for llm_id in data.llm_ids] for task in tasks],
+                          dtype=np.float64).reshape(len(tasks), len(data.llm_ids))
+        out[key] = round(quality.fit_shrinkage(x[rows], data.y[rows].astype(np.float64), priors,
+                                               k=quality.NEIGHBOURS, knn=quality.KNN), 4)
+    return out
+
+
+def _hash(embedder: str, data: TrainingData) -> str:
+    digest = hashlib.sha256(f"{RECIPE}/{embedder}".encode())
+    digest.update(np.asarray(data.prompt_ids, dtype=np.int64).tobytes())
+    digest.update(np.asarray(data.llm_ids, dtype=np.int64).tobytes())
+    digest.update(np.nan_to_num(data.y, nan=-1.0).astype(np.float32).tobytes())
     return digest.hexdigest()
 
 
@@ -69,10 +114,10 @@ def estimator_train(*, force: bool = False) -> EstimatorVersion | None:
     if Dataset.objects.exclude(stats__embedder=embedder).exists():
         return None  # stored vectors from another embedder: re-import first
     snapshots.clear()
-    x, y, prompt_ids, llm_ids = _training_data()
-    if not len(x):
+    data = _training_data()
+    if not len(data.x):
         return None
-    training_hash = _hash(embedder, y, prompt_ids, llm_ids)
+    training_hash = _hash(embedder, data)
     with transaction.atomic():
         # One trainer at a time; the others find its version when the lock frees.
         from django.db import connection
@@ -83,11 +128,13 @@ def estimator_train(*, force: bool = False) -> EstimatorVersion | None:
         if latest and latest.training_hash == training_hash and not force:
             return latest
         started = time.perf_counter()
-        model = quality.fit(x, y)
+        model = quality.fit(data.x, data.y)
+        shrinkage = fit_shrinkage(data)
         return EstimatorVersion.objects.create(
-            embedder=embedder, artifact=pickle.dumps(model), llm_ids=llm_ids, training_hash=training_hash,
-            metrics={"prompts": len(x), "models": len(llm_ids), "fit_s": round(time.perf_counter() - started, 2),
-                     "hyperparameters": model.hyperparameters})
+            embedder=embedder, artifact=pickle.dumps(model), llm_ids=data.llm_ids, training_hash=training_hash,
+            knn_shrinkage=shrinkage,
+            metrics={"recipe": RECIPE, "prompts": len(data.x), "models": len(data.llm_ids),
+                     "fit_s": round(time.perf_counter() - started, 2), "hyperparameters": model.hyperparameters})
 
 
 class _EstimatorCache:
@@ -109,12 +156,15 @@ class _EstimatorCache:
                 return current
             else:
                 version = EstimatorVersion.objects.get(pk=latest)
+                if version.metrics.get("recipe") != RECIPE:  # fitted by an older release
+                    version = estimator_train() or version
             if version is None or version.embedder != get_embedder().name:
                 self._estimator = None
                 return None
             # Safe: artifacts are written only by estimator_train, never uploaded.
             model = pickle.loads(bytes(version.artifact))  # noqa: S301
-            self._estimator = Estimator(version.pk, model, {mid: j for j, mid in enumerate(version.llm_ids)})
+            self._estimator = Estimator(version.pk, model, {mid: j for j, mid in enumerate(version.llm_ids)},
+                                        dict(version.knn_shrinkage))
             return self._estimator
 
     def clear(self) -> None:

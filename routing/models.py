@@ -121,6 +121,8 @@ class EstimatorVersion(models.Model):
     embedder = models.CharField(max_length=100)
     artifact = models.BinaryField()
     llm_ids = models.JSONField(default=list)  # the artifact's model columns, in order
+    # The k-NN strategy's shrinkage factor per evidence scope (routing.estimator.fit_shrinkage).
+    knn_shrinkage = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict)
     training_hash = models.CharField(max_length=64, db_index=True)
 

@@ -136,6 +136,72 @@ def _knn_quality(scores: np.ndarray, sims: np.ndarray, prior: np.ndarray,
     return estimate, evidence
 
 
+# ---------------------------------------------------------------- the k-NN strategy's estimate
+
+NEIGHBOURS = 50
+# Neighbours this much less similar than the closest count e^-1 as much.
+SIMILARITY_TEMPERATURE = 0.05
+# Weight of the prior, in neighbour-equivalents, when shrinking the k-NN estimate.
+PRIOR_STRENGTH = 2.0
+# Below this similarity, the nearest evaluated prompt says little about the request.
+RELEVANT_SIMILARITY = 0.3
+KNN = {"temperature": SIMILARITY_TEMPERATURE, "prior_strength": PRIOR_STRENGTH,
+       "relevant_similarity": RELEVANT_SIMILARITY}
+
+
+
+def neighbour_estimate(scores: np.ndarray, sims: np.ndarray, priors: np.ndarray, *, temperature: float,
+                       prior_strength: float, relevant_similarity: float) -> tuple[np.ndarray, np.ndarray]:
+    """Similarity-weighted mean of the neighbours' scores per model, shrunk toward `priors`.
+
+    scores (..., k, m), NaN where a model has no result; sims (..., k); priors (..., m). A
+    neighbour `temperature` less similar than the closest counts e^-1 as much; when even the
+    closest is below `relevant_similarity`, every neighbour counts proportionally less. Returns
+    the estimate (..., m) and the neighbours' total weight per model (..., m)."""
+    if sims.shape[-1] == 0:
+        return np.array(priors, dtype=np.float64), np.zeros(np.shape(priors))
+    top = sims.max(axis=-1, keepdims=True)
+    relevance = np.minimum(1.0, np.maximum(top, 0.0) / relevant_similarity)
+    weights = (np.exp((sims - top) / temperature) * relevance)[..., None]
+    known = ~np.isnan(scores)
+    total = (weights * known).sum(axis=-2)
+    weighted = (weights * np.where(known, scores, 0.0)).sum(axis=-2)
+    return (weighted + prior_strength * priors) / (total + prior_strength), total
+
+
+def fit_shrinkage(X: np.ndarray, Y: np.ndarray, P: np.ndarray, *, k: int, knn: dict[str, float],
+                  chunk: int = 512) -> float:
+    """How far the k-NN estimate should move from the prior: B in q = P + B (estimate - P).
+
+    Each evidence prompt is estimated from its k nearest *other* evidence prompts (exact
+    cosine search, leave-self-out) exactly as routing estimates a request; B is the
+    least-squares slope of (score - P) on (estimate - P), pooled over prompts and models,
+    clipped to [0, 1]. Where neighbours predict outcomes (distinct kinds of prompts), B is near
+    1; where they are a random draw of the same task (RouterBench's few-shot prompts, which
+    the shared in-context examples make ~0.99 similar to one another), it falls toward 0 and
+    the estimate keeps to the task-level prior instead of following neighbour noise.
+    X (n, d) L2-normalised; Y (n, m) scores, NaN where unknown; P (n, m) each prompt's prior;
+    knn: neighbour_estimate's keyword arguments. 1.0 when there is too little to tell.
+    """
+    n = len(X)
+    if n < 3:
+        return 1.0
+    X = np.asarray(X, dtype=np.float32)
+    kk = min(k, n - 1)
+    num = den = 0.0
+    for start in range(0, n, chunk):
+        rows = np.arange(start, min(start + chunk, n))
+        sims = X[rows] @ X.T
+        sims[np.arange(len(rows)), rows] = -np.inf  # leave self out
+        idx = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        estimate, _ = neighbour_estimate(Y[idx], np.take_along_axis(sims, idx, axis=1), P[rows], **knn)
+        x, y = estimate - P[rows], Y[rows] - P[rows]
+        known = ~np.isnan(y)
+        num += float((x[known] * y[known]).sum())
+        den += float((x[known] ** 2).sum())
+    return min(1.0, max(0.0, num / den)) if den > 1e-12 else 1.0
+
+
 def expected_cost_from(neighbour_costs: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     """Median recorded cost (k, m) -> (m,) per model over the neighbours; `fallback` (e.g. a
     price-list estimate) where a model has no neighbour cost."""

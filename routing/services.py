@@ -17,12 +17,13 @@ from registry.models import LLM
 from registry.services import estimate_tokens
 from routing import circuit, engine, inference
 from routing.analyzer import analyze
+from routing.estimator import estimators
 from routing.models import SLIDERS, ApiKey, Cohort, Decision, PreferenceProfile, Usage
 from routing.providers import ChatCall, ProviderError, unusable_reason
 from routing.recorder import recorder
 from routing.snapshot import snapshots
 
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"  # 2: the k-NN estimate is shrunk by a factor fitted on the evidence
 
 
 def preferences_resolve(*, profile: str | None, overrides: dict[str, float] | None,
@@ -84,7 +85,8 @@ def decision_make(*, text: str, profile: str | None = None, preferences: dict[st
         candidates=[c.as_dict() for c in ranking], excluded=estimates.excluded, neighbours=estimates.neighbours,
         filters=estimates.filters, fallback_reason=estimates.fallback_reason, chosen_model=chosen.llm, embedding=vector,
         strategy=strategy_impl.name,
-        versions={"engine": ENGINE_VERSION, "analyzer": analysis.analyzer_version, "embedder": get_embedder().name},
+        versions={"engine": ENGINE_VERSION, "analyzer": analysis.analyzer_version, "embedder": get_embedder().name,
+                  "estimator": estimator.version_id if (estimator := estimators.get()) else None},
         explanation=explain(chosen, ranking, weights, analysed_as, estimates.fallback_reason))
     done = time.perf_counter()
     decision.timings = {"analysis": _ms(started, analysed), "evidence": _ms(analysed, estimated),

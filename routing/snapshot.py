@@ -20,6 +20,7 @@ from routing.models import Cohort, PreferenceProfile
 
 # Cohort pools live here too, so a pool change reaches routing within this many seconds.
 REFRESH_SECONDS = 5.0
+NEUTRAL_PRIOR = 0.5
 
 
 @dataclass
@@ -55,6 +56,24 @@ class Snapshot:
         if by_name is None:
             by_name = self.memo[key] = {m.name: m for m in self.models.values()}
         return by_name.get(name)  # type: ignore[attr-defined,no-any-return]
+
+    def prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
+        """The model's track record on this task type, else overall, over these datasets
+        (None: every dataset): their results pooled by count; NEUTRAL_PRIOR without any."""
+        key = ("prior", llm_id, task_type, scopes)
+        prior = self.memo.get(key)
+        if prior is None:
+            prior = self.memo[key] = self._lookup_prior(llm_id, task_type, scopes)
+        return prior  # type: ignore[return-value]
+
+    def _lookup_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
+        for key in (task_type, ""):
+            found = [self.priors[(llm_id, ds, key)] for ds in scopes if (llm_id, ds, key) in self.priors]
+            if found:
+                total = sum(p.n for p in found)
+                quality = sum(p.quality * p.n for p in found) / total if total else found[0].quality
+                return Prior(quality, total, found[0].source)
+        return Prior(NEUTRAL_PRIOR, 0, "none")
 
     @property
     def evidence(self) -> Evidence:

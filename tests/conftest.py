@@ -25,14 +25,17 @@ def synchronous_decisions(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def fresh_routing_state() -> Iterator[None]:
-    """Each test sees its own registry: drop the in-process snapshot and shared circuit state."""
+    """Each test sees its own registry: drop the in-process snapshot, estimator and circuit state."""
     from routing import circuit
+    from routing.estimator import estimators
     from routing.snapshot import snapshots
 
     snapshots.clear()
+    estimators.clear()
     circuit.reset()
     yield
     snapshots.clear()
+    estimators.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

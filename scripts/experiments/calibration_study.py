@@ -185,13 +185,10 @@ def run(args: argparse.Namespace) -> None:
     t0 = time.time()
     D = cs.load_train(args.dataset)
     n, m = D.S.shape
-    means = np.nanmean(D.S, 0)
-    best = int(np.argmax(means))
-    D.best_q, D.best_c = float(means[best]), 1000 * float(np.nanmean(D.C[:, best]))
-    ref = float(np.nanmean(D.C, 0).max())  # engine.rank's reference: the priciest model's typical call
+    ref = cs.set_baselines(D)  # engine.rank's reference: the priciest model's typical call
     grid = cs.sweep_grid()
     s_ok = D.S[~np.isnan(D.S)]
-    print(f"{D.name}: n={n} train prompts x m={m} models; best single {D.names[best]} q={D.best_q:.4f} "
+    print(f"{D.name}: n={n} train prompts x m={m} models; best single {D.best_name} q={D.best_q:.4f} "
           f"${D.best_c:.4f}/1k; scores binary {np.mean((s_ok == 0) | (s_ok == 1)):.1%}; "
           f"loaded in {time.time() - t0:.0f}s", flush=True)
 

@@ -31,12 +31,12 @@ import numpy as np  # noqa: E402
 
 from registry.models import Dataset, Prompt  # noqa: E402
 from registry.services import estimate_tokens  # noqa: E402
-from routing import engine  # noqa: E402
+from routing import engine, quality  # noqa: E402
 from routing.snapshot import snapshots  # noqa: E402
 
-K = engine.NEIGHBOURS
-TEMP = engine.SIMILARITY_TEMPERATURE
-PRIOR_STRENGTH = engine.PRIOR_STRENGTH
+K = quality.NEIGHBOURS
+TEMP = quality.SIMILARITY_TEMPERATURE
+PRIOR_STRENGTH = quality.PRIOR_STRENGTH
 
 
 # ------------------------------------------------------------------ train data in memory
@@ -220,6 +220,17 @@ def cmd_costcv(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------ routing simulation on train CV
 
 
+def set_baselines(D: TrainData) -> float:
+    """D.best_name, best_q, best_c: the best single model (highest mean score), its quality and its
+    cost per 1k; returns
+    engine.rank's cost reference, the priciest model's typical call."""
+    means = np.nanmean(D.S, 0)
+    best = int(np.argmax(means))
+    D.best_q, D.best_c = float(means[best]), 1000 * float(np.nanmean(D.C[:, best]))  # type: ignore[attr-defined]
+    D.best_name = D.names[best]  # type: ignore[attr-defined]
+    return float(np.nanmean(D.C, 0).max())
+
+
 def sweep_grid() -> np.ndarray:
     """The evaluation's cost-weight grid (routing.evaluation._sweep)."""
     from routing.evaluation import SWEEP_POINTS
@@ -230,7 +241,7 @@ def knn_quality(D: TrainData, q: np.ndarray, e: np.ndarray, st: dict[str, np.nda
     """KnnStrategy in numpy: similarity-weighted neighbour scores shrunk to the (predicted) task prior."""
     sims = st["sims"]
     top = sims[:, :1]
-    relevance = np.where(top >= engine.RELEVANT_SIMILARITY, 1.0, top / engine.RELEVANT_SIMILARITY)
+    relevance = np.where(top >= quality.RELEVANT_SIMILARITY, 1.0, top / quality.RELEVANT_SIMILARITY)
     w = (np.exp((sims - top) / TEMP) * relevance)[:, :, None]
     Sn = st["Sn"]
     known = ~np.isnan(Sn)

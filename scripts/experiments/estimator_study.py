@@ -123,7 +123,7 @@ def knn_q(D, f: Fold, k: int = 50, temp: float = 0.05, ps: float = 2.0, prior: n
           adapt: float = 0.0, adapt_ref: float = 0.0, len_tau: float = 0.0) -> np.ndarray:
     sims = f.sims[:, :k]
     top = sims[:, :1]
-    relevance = np.where(top >= engine.RELEVANT_SIMILARITY, 1.0, top / engine.RELEVANT_SIMILARITY)
+    relevance = np.where(top >= quality.RELEVANT_SIMILARITY, 1.0, top / quality.RELEVANT_SIMILARITY)
     w = np.exp((sims - top) / temp) * relevance
     if len_tau > 0:  # neighbours of similar length count more
         dl = np.abs(D.ltok[f.e][f.idx[:, :k]] - D.ltok[f.q][:, None])
@@ -290,16 +290,13 @@ def variants_for(D, f: Fold, seed_cache: dict, stage: str) -> dict[str, tuple[np
 def cmd_cv(args: argparse.Namespace) -> None:
     D = load(args.dataset)
     n, m = D.S.shape
-    means = np.nanmean(D.S, 0)
-    best = int(np.argmax(means))
-    D.best_q, D.best_c = float(means[best]), 1000 * float(np.nanmean(D.C[:, best]))
-    ref = float(np.nanmean(D.C, 0).max())  # engine.rank: the priciest candidate's typical call
+    ref = cs.set_baselines(D)  # engine.rank's reference: the priciest model's typical call
     grid = cs.sweep_grid()
     t0 = time.time()
     # a typical top similarity (adaptive prior strength reference): median over a LOO pass
     _, s = cs.neighbours(D.X, D.X, 2)
     D.top_ref = float(np.median(s[:, 1]))
-    print(f"{D.name}: n={n} m={m}; best {D.names[best]} q={D.best_q:.3f}; pred-task acc "
+    print(f"{D.name}: n={n} m={m}; best {D.best_name} q={D.best_q:.3f}; pred-task acc "
           f"{np.mean(D.pred_task == D.task):.3f}, pred-domain acc {np.mean(D.pred_domain == D.domain):.3f}; "
           f"median top sim {D.top_ref:.3f}", flush=True)
     table: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -365,13 +362,13 @@ class BlendStrategy:
 
 def run_test(dataset: str, variant: str) -> dict:
     from routing import evaluation
-    saved = (engine.NEIGHBOURS, engine.SIMILARITY_TEMPERATURE, engine.PRIOR_STRENGTH)
+    saved = (engine.NEIGHBOURS, engine.KNN, engine.PRIOR_STRENGTH)
     try:
         if variant.startswith("grid"):  # e.g. grid:k=75,T=0.1,ps=4
             kv = dict(x.split("=") for x in variant.split(":", 1)[1].split(";"))
             engine.NEIGHBOURS = int(kv["k"])
-            engine.SIMILARITY_TEMPERATURE = float(kv["T"])
             engine.PRIOR_STRENGTH = float(kv["ps"])
+            engine.KNN = {**engine.KNN, "temperature": float(kv["T"]), "prior_strength": float(kv["ps"])}
         elif variant.startswith("blend"):  # e.g. blend:b=0.75 -> (1-b) knn + b learned
             engine.STRATEGIES["knn"] = BlendStrategy(float(variant.split("=")[1]))
         elif variant != "baseline":
@@ -380,7 +377,7 @@ def run_test(dataset: str, variant: str) -> dict:
         report = evaluation.evaluate(dataset_name=dataset, strategies=["knn"])
     finally:
         engine.STRATEGIES["knn"] = engine.KnnStrategy()
-        engine.NEIGHBOURS, engine.SIMILARITY_TEMPERATURE, engine.PRIOR_STRENGTH = saved
+        engine.NEIGHBOURS, engine.KNN, engine.PRIOR_STRENGTH = saved
     t = report["targets"]["knn"]
     return {"dataset": dataset, "variant": variant, "r50": t["quality_ratio_at_50pct_cost"],
             "r20": t["quality_ratio_at_20pct_cost"], "aiq": report["strategies"]["knn"]["aiq"],
