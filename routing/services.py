@@ -98,8 +98,9 @@ def decision_make(*, text: str, profile: str | None = None, preferences: dict[st
 
 def routing_state_load() -> None:
     """Load now what routing reads on every call (the registry snapshot with its evidence, the
-    analyzer, the embedder) instead of on a process's first request."""
+    estimator, the analyzer, the embedder) instead of on a process's first request."""
     _ = snapshots.get().evidence
+    estimators.get()
     analyze("Warm-up request: load the analyzer and the embedder.")
 
 

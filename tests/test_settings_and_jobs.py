@@ -53,6 +53,7 @@ def test_a_web_worker_loads_routing_state_before_its_first_request():
 
     from optiroute.gunicorn_hooks import post_worker_init
     from routing.analyzer import _cache
+    from routing.estimator import estimators
     from routing.snapshot import snapshots
 
     assert snapshots._snapshot is None
@@ -60,6 +61,7 @@ def test_a_web_worker_loads_routing_state_before_its_first_request():
         post_worker_init(SimpleNamespace(pid=os.getpid()))
         assert snapshots._snapshot is not None and snapshots._snapshot._evidence is not None
         assert _cache._analyzer is not None
+        assert estimators._checked_at > 0  # the latest estimator version is looked up already
         assert gc.get_freeze_count() > 0  # what it loaded is out of the collector's way
     finally:
         gc.unfreeze()
