@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from django.conf import settings
 from django.db import connection, transaction
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
@@ -22,8 +23,11 @@ NEAREST_TRAIN_SQL = ("SELECT id, embedding <=> %s AS distance FROM registry_prom
 NEAREST_TRAIN_IN_DATASETS_SQL = ("SELECT id, embedding <=> %s AS distance FROM registry_prompt "
                                  "WHERE split = 'train' AND embedding IS NOT NULL AND dataset_id = ANY(%s) "
                                  "ORDER BY distance LIMIT %s")
-# A search within some datasets drops the others' prompts after the HNSW beam; when that
-# leaves fewer than k, it runs again once with this wide a beam.
+# A search within some datasets drops the others' prompts after the HNSW beam, so it runs with
+# a wider beam than the unscoped one: at 100, 99.3% of the exact 50 nearest within LLMRouter's
+# prompts (98.6% at 64). When the filter still leaves fewer than k, it runs again once with
+# WIDE_EF_SEARCH.
+SCOPED_EF_SEARCH = 100
 WIDE_EF_SEARCH = 1000
 
 
@@ -65,12 +69,19 @@ def cursor() -> psycopg.Cursor[Any]:
 def nearest_train_ids(vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None) -> list[tuple[int, float]]:
     """(id, cosine similarity) of the k train prompts closest to `vector`, through the HNSW index."""
     sql, params = _statement(vector, k, dataset_ids)
-    rows = _search(sql, params)
-    if dataset_ids is not None and len(rows) < k:
-        with transaction.atomic(), cursor() as widen:
-            widen.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(WIDE_EF_SEARCH)])
-            rows = _search(sql, params)
+    if dataset_ids is None:
+        rows = _search(sql, params)
+    else:
+        rows = _search_with_beam(sql, params, max(SCOPED_EF_SEARCH, settings.HNSW_EF_SEARCH))
+        if len(rows) < k:
+            rows = _search_with_beam(sql, params, WIDE_EF_SEARCH)
     return [(pid, 1.0 - distance) for pid, distance in rows]
+
+
+def _search_with_beam(sql: str, params: list[Any], ef_search: int) -> list[tuple[int, float]]:
+    with transaction.atomic(), cursor() as beam:
+        beam.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
+        return _search(sql, params)
 
 
 def _statement(vector: Any, k: int, dataset_ids: tuple[int, ...] | None) -> tuple[str, list[Any]]:

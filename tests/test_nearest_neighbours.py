@@ -61,3 +61,23 @@ def test_a_search_scoped_to_a_small_dataset_still_returns_k(prompts):
     found = Prompt.objects.nearest_train_ids(prompts[0], 50, dataset_ids=(small.id,))
     assert len(found) == 50
     assert set(Prompt.objects.filter(pk__in=[pid for pid, _ in found]).values_list("dataset", flat=True)) == {small.id}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the beam's own transaction must end
+def test_a_scoped_search_runs_with_a_wider_beam_than_an_unscoped_one(prompts, monkeypatch):
+    """A scope filter drops other datasets' prompts after the beam: scoped searches search wider."""
+    beams = []
+    search = vector_search._search
+
+    def recording(sql, params):
+        with vector_search.cursor() as show:
+            beams.append(int(show.execute("SHOW hnsw.ef_search").fetchone()[0]))
+        return search(sql, params)
+
+    monkeypatch.setattr(vector_search, "_search", recording)
+    Prompt.objects.nearest_train_ids(prompts[3], 50)
+    Prompt.objects.nearest_train_ids(prompts[3], 50, dataset_ids=(Dataset.objects.get(name="vectors").id,))
+    assert beams == [64, vector_search.SCOPED_EF_SEARCH] and vector_search.SCOPED_EF_SEARCH > 64
+    # The setting is the search's own: the connection's beam is back to the configured one.
+    with vector_search.cursor() as show:
+        assert show.execute("SHOW hnsw.ef_search").fetchone()[0] == "64"
