@@ -361,6 +361,12 @@ class _AnalyzerCache:
             self._checked_at = time.monotonic()
             return self._analyzer
 
+    def clear(self) -> None:
+        """Forget the loaded version: the next call loads the latest."""
+        with self._lock:
+            self._analyzer = None
+            self._checked_at = -math.inf
+
 
 def _newest(current: _Analyzer | None) -> _Analyzer:
     latest_id = AnalyzerVersion.objects.aggregate(latest=Max("id"))["latest"]

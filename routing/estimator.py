@@ -151,7 +151,8 @@ class _EstimatorCache:
             self._checked_at = time.monotonic()
             latest = EstimatorVersion.objects.aggregate(latest=Max("id"))["latest"]
             if latest is None:
-                version = estimator_train()
+                # Nothing to fit without evidence; training would only drop the snapshot.
+                version = estimator_train() if snapshots.get().evidence.rows else None
             elif current is not None and current.version_id == latest:
                 return current
             else:

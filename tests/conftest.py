@@ -25,17 +25,19 @@ def synchronous_decisions(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def fresh_routing_state() -> Iterator[None]:
-    """Each test sees its own registry: drop the in-process snapshot, estimator and circuit state."""
+    """Each test sees its own registry: drop the in-process snapshot, analyzer, estimator and
+    circuit state (each test rolls back the versions it trained)."""
     from routing import circuit
+    from routing.analyzer import _cache as analyzers
     from routing.estimator import estimators
     from routing.snapshot import snapshots
 
-    snapshots.clear()
-    estimators.clear()
+    for cache in (snapshots, analyzers, estimators):
+        cache.clear()
     circuit.reset()
     yield
-    snapshots.clear()
-    estimators.clear()
+    for cache in (snapshots, analyzers, estimators):
+        cache.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

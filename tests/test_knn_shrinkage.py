@@ -141,3 +141,10 @@ def test_a_decision_records_the_estimator_version_it_used(write_bundle, api):
     response = api.post("/api/v1/route", {"prompt": "Write a Python function that sums a list."}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["versions"]["estimator"] == version.pk
+
+
+@pytest.mark.django_db
+def test_without_evidence_routing_neither_trains_nor_reloads_the_registry():
+    snapshot = snapshots.get()
+    assert estimators.get() is None
+    assert snapshots.get() is snapshot and not EstimatorVersion.objects.exists()
