@@ -115,25 +115,13 @@ def predict(model: QualityModel, x: np.ndarray, neighbour_scores: np.ndarray,
     """
     hp = model.hyperparameters
     regression = _sigmoid(np.asarray(x, dtype=np.float64) @ model.coef.T + model.intercept)
-    knn, evidence = _knn_quality(np.asarray(neighbour_scores, dtype=np.float64),
-                                 np.asarray(neighbour_sims, dtype=np.float64), model.prior, hp)
+    k = hp["neighbours"]
+    knn, evidence = neighbour_estimate(np.asarray(neighbour_scores, dtype=np.float64)[:k],
+                                       np.asarray(neighbour_sims, dtype=np.float64)[:k], model.prior,
+                                       temperature=hp["temperature"], prior_strength=hp["prior_strength"],
+                                       relevant_similarity=None)
     quality = hp["blend"] * regression + (1 - hp["blend"]) * knn
     return quality, evidence / (evidence + hp["prior_strength"])
-
-
-def _knn_quality(scores: np.ndarray, sims: np.ndarray, prior: np.ndarray,
-                 hp: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Similarity-weighted neighbour mean per model, shrunk toward the prior; NaNs skipped."""
-    k = hp["neighbours"]
-    scores, sims = scores[:k], sims[:k]
-    if len(sims) == 0:
-        return prior.copy(), np.zeros_like(prior)
-    known = ~np.isnan(scores)
-    w = np.exp((sims - sims.max()) / hp["temperature"])[:, None] * known
-    evidence = w.sum(axis=0)
-    total = (w * np.where(known, scores, 0.0)).sum(axis=0)
-    estimate = (total + hp["prior_strength"] * prior) / (evidence + hp["prior_strength"])
-    return estimate, evidence
 
 
 # ---------------------------------------------------------------- the k-NN strategy's estimate
@@ -151,18 +139,20 @@ KNN = {"temperature": SIMILARITY_TEMPERATURE, "prior_strength": PRIOR_STRENGTH,
 
 
 def neighbour_estimate(scores: np.ndarray, sims: np.ndarray, priors: np.ndarray, *, temperature: float,
-                       prior_strength: float, relevant_similarity: float) -> tuple[np.ndarray, np.ndarray]:
+                       prior_strength: float, relevant_similarity: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Similarity-weighted mean of the neighbours' scores per model, shrunk toward `priors`.
 
     scores (..., k, m), NaN where a model has no result; sims (..., k); priors (..., m). A
     neighbour `temperature` less similar than the closest counts e^-1 as much; when even the
-    closest is below `relevant_similarity`, every neighbour counts proportionally less. Returns
+    closest is below `relevant_similarity` (if given), every neighbour counts proportionally less. Returns
     the estimate (..., m) and the neighbours' total weight per model (..., m)."""
     if sims.shape[-1] == 0:
         return np.array(priors, dtype=np.float64), np.zeros(np.shape(priors))
     top = sims.max(axis=-1, keepdims=True)
-    relevance = np.minimum(1.0, np.maximum(top, 0.0) / relevant_similarity)
-    weights = (np.exp((sims - top) / temperature) * relevance)[..., None]
+    weights = np.exp((sims - top) / temperature)
+    if relevant_similarity is not None:
+        weights = weights * np.minimum(1.0, np.maximum(top, 0.0) / relevant_similarity)
+    weights = weights[..., None]
     known = ~np.isnan(scores)
     total = (weights * known).sum(axis=-2)
     weighted = (weights * np.where(known, scores, 0.0)).sum(axis=-2)
