@@ -27,18 +27,26 @@ def _admin_password(data_dir: Path) -> str:
     return stored.read_text().strip()
 
 
-def prepare() -> dict[str, str]:
+def prepare_database() -> None:
+    """What every documented command needs: the database migrated and holding the starter catalog.
+    `make run` and `make test` both do it, so either one leaves a fresh clone ready."""
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("import_models", verbosity=0)
+
+
+def prepare() -> dict[str, str]:
+    prepare_database()
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
     from optiroute.embedded import DATA_DIR
 
-    call_command("migrate", verbosity=0)
-    call_command("import_models", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     password = _admin_password(DATA_DIR)
     user_model = get_user_model()
@@ -78,7 +86,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="migrate and load the starter catalog, then exit (make test uses it)")
     args = parser.parse_args()
+    if args.prepare_only:
+        prepare_database()
+        return
     from optiroute.embedded import running
 
     already = running()  # settings start what is missing; stop only that on the way out

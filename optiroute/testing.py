@@ -1,4 +1,9 @@
-"""`make test`: run the whole suite, then stop the embedded services the run had to start.
+"""`make test`: prepare the development database, run the whole suite, then stop the embedded
+services the run had to start.
+
+The suite runs on its own test database; the development database is what `make run` and
+every manage.py command of the README use, so it is migrated and given the starter catalog
+first: after `make test` alone, those commands work.
 
 The embedded Postgres and Valkey outlive the process that starts them (see optiroute.embedded),
 which suits `make run` and manage.py commands. A test run on a fresh clone would leave them
@@ -8,6 +13,7 @@ the run (a `make run` in another terminal) are left alone.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
@@ -17,7 +23,8 @@ from optiroute.embedded import running, stop_started
 
 def main(args: list[str]) -> int:
     before = running()
-    status = int(pytest.main(args))
+    prepared = subprocess.run([sys.executable, "-m", "optiroute.runner", "--prepare-only"], check=False)
+    status = int(pytest.main(args)) if prepared.returncode == 0 else prepared.returncode
     stop_started(before)
     return status
 
