@@ -14,10 +14,12 @@ from registry.importers.validation import (
     ParsedData,
     PromptRow,
     ResultRow,
+    dimension_of,
     json_document,
     jsonl_objects,
     number,
     read_text,
+    response_of,
     validate_models,
 )
 
@@ -97,7 +99,7 @@ def _records(path: Path, errors: Errors) -> Iterator[tuple[int, dict[str, Any]]]
 
 def _results(path: Path, known_ids: set[str], errors: Errors) -> list[ResultRow]:
     rows: list[ResultRow] = []
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str, str], int] = {}
     for line, record in _records(path, errors):
         where = f"{path.name} line {line}"
         row = _result_row(record, where, errors)
@@ -106,10 +108,10 @@ def _results(path: Path, known_ids: set[str], errors: Errors) -> list[ResultRow]
         if row.prompt_id not in known_ids:
             errors.add(where, f"prompt_id {row.prompt_id!r} is not in prompts.jsonl")
             continue
-        key = (row.prompt_id, row.model)
+        key = (row.prompt_id, row.model, row.dimension)
         if key in seen:
-            errors.add(where, f"duplicate result for prompt {row.prompt_id!r} and model {row.model!r} "
-                              f"(first on line {seen[key]})")
+            errors.add(where, f"duplicate result for prompt {row.prompt_id!r}, model {row.model!r} "
+                              f"and dimension {row.dimension!r} (first on line {seen[key]})")
             continue
         seen[key] = line
         rows.append(row)
@@ -130,11 +132,13 @@ def _result_row(record: dict[str, Any], where: str, errors: Errors) -> ResultRow
     latency = number(record, "latency_ms", where, errors)
     tokens_in = number(record, "input_tokens", where, errors)
     tokens_out = number(record, "output_tokens", where, errors)
-    if len(errors.items) > before or score is None:
+    response = response_of(record, where, errors)
+    dimension = dimension_of(record, where, errors)
+    if len(errors.items) > before or score is None or response is None or dimension is None:
         return None
     return ResultRow(str(prompt_id), str(model), score, cost, latency,
                      None if tokens_in is None else int(tokens_in),
-                     None if tokens_out is None else int(tokens_out))
+                     None if tokens_out is None else int(tokens_out), response, dimension)
 
 
 def _models(path: Path, errors: Errors, warnings: list[str]) -> list[dict[str, Any]]:

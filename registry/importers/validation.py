@@ -12,14 +12,14 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 from optiroute.api_errors import OptiRouteError
-from registry.models import DECLARED_METRICS
+from registry.models import DECLARED_METRICS, Dimension
 
 MAX_ERRORS = 50
 
@@ -80,6 +80,19 @@ class ResultRow:
     latency_ms: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    response: str = ""
+    dimension: str = Dimension.ACCURACY.value
+
+    def content(self) -> dict[str, Any]:
+        """The row as the dataset's content hash sees it.
+
+        Fields added after the hash was introduced are left out at their defaults, so data
+        without them keeps the hash it had and is not imported again for nothing."""
+        fields = asdict(self)
+        for key in ("response", "dimension"):
+            if fields[key] == ResultRow.__dataclass_fields__[key].default:
+                del fields[key]
+        return fields
 
 
 @dataclass
@@ -209,6 +222,24 @@ def optional_float(raw: str | None) -> float | None:
     except ValueError:
         return None
     return None if value is None or math.isnan(value) or value < 0 else value
+
+
+def dimension_of(record: dict[str, Any], where: str, errors: Errors) -> str | None:
+    value = record.get("dimension") or Dimension.ACCURACY.value
+    if value not in Dimension.values:
+        errors.add(where, f"dimension must be one of {', '.join(Dimension.values)}, got {value!r}")
+        return None
+    return str(value)
+
+
+def response_of(record: dict[str, Any], where: str, errors: Errors) -> str | None:
+    value = record.get("response")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        errors.add(where, f"response must be a string, got {type(value).__name__}")
+        return None
+    return value
 
 
 # ---------------------------------------------------------------- model descriptions
