@@ -1,6 +1,8 @@
 """Results may carry the model's response and the dimension their score measures; accuracy
 evidence, profiles and difficulty read accuracy results only."""
 
+import ast
+import csv
 import json
 
 import pytest
@@ -157,3 +159,17 @@ def test_it_reimports_when_only_a_response_changes(write_bundle, capsys):
     assert "unchanged" not in capsys.readouterr().out
     assert EvaluationResult.objects.get(dimension="honesty").response == "Lyon."
 
+def test_it_stores_routerbench_responses(shared_data, tmp_path):
+    source = shared_data / "routerbench" / "mbpp_test.csv"
+    (tmp_path / source.name).write_bytes(source.read_bytes())
+
+    call_command("import_evaluations", str(tmp_path), "--dataset", "rb", "--format", "routerbench")
+
+    csv.field_size_limit(1 << 30)
+    rows = list(csv.DictReader(source.open(encoding="utf-8")))
+    assert not EvaluationResult.objects.filter(response="").exists()
+    for row in rows[:3]:
+        for model in ("gpt-4-1106-preview", "meta/llama-2-70b-chat"):
+            stored = EvaluationResult.objects.get(prompt__external_id=row["sample_id"], llm__name=model)
+            # The README: each response cell is a Python list literal holding one string.
+            assert stored.response == ast.literal_eval(row[f"{model}|model_response"])[0]

@@ -1,7 +1,7 @@
-"""RouterBench CSVs (as RouterDC re-split them): one row per prompt, one column per model.
+"""RouterBench CSVs (as RouterDC re-split them): one row per prompt, three columns per model.
 
-`<model>` holds the score and `<model>|total_cost` the recorded USD cost of the call; the
-prompt is a one-string Python list literal.
+`<model>` holds the score, `<model>|total_cost` the recorded USD cost of the call and
+`<model>|model_response` the answer, each text cell a one-string Python list literal.
 """
 
 from __future__ import annotations
@@ -76,11 +76,14 @@ def _row(record: dict[str, str], where: str, split: str, models: list[str], data
     scores = caveats.scores({model: _score(record.get(model)) for model in models}, where, errors)
     if scores is None:
         return
+    responses = {model: _response(record, model, where, errors) for model in models}
+    if None in responses.values():
+        return
     task_type, domain = labels(record["eval_name"])
     data.prompts.append(PromptRow(sample_id, text, task_type, domain, split, record["eval_name"]))
     for model, score in scores.items():
         cost = optional_float(record.get(f"{model}|total_cost"))
-        data.results.append(ResultRow(sample_id, model, score, cost))
+        data.results.append(ResultRow(sample_id, model, score, cost, response=responses[model] or ""))
 
 
 def _score(raw: str | None) -> float:
@@ -89,3 +92,12 @@ def _score(raw: str | None) -> float:
         return float(raw or "nan")
     except ValueError:
         return math.nan
+
+
+def _response(record: dict[str, str], model: str, where: str, errors: Errors) -> str | None:
+    raw = record.get(f"{model}|model_response") or ""
+    try:
+        return list_literal(raw)
+    except (ValueError, SyntaxError):
+        errors.add(where, f"{model}|model_response is not a readable list literal")
+        return None
