@@ -20,6 +20,17 @@ DOMAINS = ["general", "legal", "medical", "finance", "science", "software"]
 DECLARED_METRICS = ["helpfulness", "harmlessness", "honesty", "steerability", "creativity"]
 
 
+class Dimension(TextChoices):
+    """What an evaluation score measures: accuracy, or one of the declared metrics."""
+
+    ACCURACY = "accuracy"
+    HELPFULNESS = "helpfulness"
+    HARMLESSNESS = "harmlessness"
+    HONESTY = "honesty"
+    STEERABILITY = "steerability"
+    CREATIVITY = "creativity"
+
+
 class Provider(models.Model):
     # TextChoices by its own name: mypy's Django plugin sees `models` here as the reverse
     # relation LLM.provider adds (related_name="models").
@@ -164,30 +175,47 @@ class Prompt(models.Model):
         return f"{self.dataset_id}:{self.external_id}"
 
 
+class EvaluationResultQuerySet(models.QuerySet["EvaluationResult"]):
+    def accuracy(self) -> EvaluationResultQuerySet:
+        return self.filter(dimension=Dimension.ACCURACY)
+
+
 class EvaluationResult(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="results")
     llm = models.ForeignKey(LLM, on_delete=models.CASCADE, related_name="results")
+    dimension = models.CharField(max_length=16, choices=Dimension.choices, default=Dimension.ACCURACY)
     score = models.FloatField()
     cost_usd = models.FloatField()
     cost_estimated = models.BooleanField(default=False)
     latency_ms = models.FloatField(null=True)
     input_tokens = models.PositiveIntegerField(null=True)
     output_tokens = models.PositiveIntegerField(null=True)
+    # The model's answer as it returned it, where the data has it.
+    response = models.TextField(blank=True)
+
+    objects = EvaluationResultQuerySet.as_manager()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["prompt", "llm"], name="result_unique_per_prompt_model"),
+            models.UniqueConstraint(fields=["prompt", "llm", "dimension"],
+                                    name="result_unique_per_prompt_model_dimension"),
         ]
 
 
+class ModelProfileQuerySet(models.QuerySet["ModelProfile"]):
+    def accuracy(self) -> ModelProfileQuerySet:
+        return self.filter(dimension=Dimension.ACCURACY)
+
+
 class ModelProfile(models.Model):
-    """Normalised 0..1 metrics of one model, overall or per task type / domain of a dataset.
+    """Normalised 0..1 metrics of one model on one dimension, overall or per task type / domain of a dataset.
 
     An empty task_type or domain means "all". Cost and latency are inverted: higher is better.
     """
 
     llm = models.ForeignKey(LLM, on_delete=models.CASCADE, related_name="profiles")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="profiles")
+    dimension = models.CharField(max_length=16, choices=Dimension.choices, default=Dimension.ACCURACY)
     task_type = models.CharField(max_length=64, blank=True)
     domain = models.CharField(max_length=64, blank=True)
     n = models.PositiveIntegerField()
@@ -200,9 +228,11 @@ class ModelProfile(models.Model):
     # Where the model does better than the other models: a score-weighted centroid of prompts.
     embedding = VectorField(dimensions=EMBEDDING_DIMS, null=True)
 
+    objects = ModelProfileQuerySet.as_manager()
+
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["llm", "dataset", "task_type", "domain"],
+            models.UniqueConstraint(fields=["llm", "dataset", "dimension", "task_type", "domain"],
                                     name="profile_unique_slice"),
         ]
 

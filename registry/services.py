@@ -7,7 +7,7 @@ import json
 import logging
 import math
 import shutil
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ from registry.importers import Errors, EvaluationImportError, ParsedData, parse,
 from registry.models import (
     LLM,
     Dataset,
+    Dimension,
     EvaluationResult,
     ImportJob,
     ModelProfile,
@@ -90,9 +91,8 @@ def evaluation_import(*, path: Path, dataset_name: str, fmt: str = "bundle", cre
 
 def _content_hash(parsed: ParsedData) -> str:
     digest = hashlib.sha256()
-    for part in (parsed.prompts, parsed.results, parsed.models):
-        digest.update(json.dumps([asdict(x) if not isinstance(x, dict) else x for x in part],
-                                 sort_keys=True, default=str).encode())
+    for part in ([asdict(p) for p in parsed.prompts], [r.content() for r in parsed.results], parsed.models):
+        digest.update(json.dumps(part, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
@@ -128,24 +128,28 @@ def _store(parsed: ParsedData, dataset_name: str, content_hash: str, vectors: np
         prompt = by_id[row.prompt_id]
         cost, estimated = _cost(row, models[row.model], prompt.text)
         report.costs_estimated += estimated
-        results.append(EvaluationResult(prompt=prompt, llm=models[row.model], score=row.score, cost_usd=cost,
-                                        cost_estimated=estimated, latency_ms=row.latency_ms,
-                                        input_tokens=row.input_tokens, output_tokens=row.output_tokens))
+        results.append(EvaluationResult(prompt=prompt, llm=models[row.model], dimension=row.dimension,
+                                        score=row.score, cost_usd=cost, cost_estimated=estimated,
+                                        latency_ms=row.latency_ms, input_tokens=row.input_tokens,
+                                        output_tokens=row.output_tokens, response=row.response))
     EvaluationResult.objects.bulk_create(results, batch_size=5000)
     report.prompts, report.results = len(prompts), len(results)
     dataset.stats = {"prompts": len(prompts), "results": len(results), "embedder": get_embedder().name,
                      "train": sum(p.split == "train" for p in prompts),
                      "test": sum(p.split == "test" for p in prompts),
                      "models": sorted(models), "dropped": parsed.dropped,
+                     "dimensions": dict(Counter(row.dimension for row in parsed.results)),
                      "costs_estimated": report.costs_estimated}
     dataset.save(update_fields=["stats", "updated_at"])
     return report
 
 
 def _difficulties(parsed: ParsedData) -> dict[str, float]:
+    """One minus the mean accuracy of the models on each prompt; prompts without accuracy results have none."""
     scores: dict[str, list[float]] = defaultdict(list)
     for row in parsed.results:
-        scores[row.prompt_id].append(row.score)
+        if row.dimension == Dimension.ACCURACY:
+            scores[row.prompt_id].append(row.score)
     return {pid: 1.0 - float(np.mean(values)) for pid, values in scores.items()}
 
 
@@ -240,28 +244,39 @@ def inverted_log_scale(values: dict[int, float]) -> dict[int, float]:
 
 
 def profiles_compute(*, dataset: Dataset) -> int:
-    """Per-model profiles of a dataset's train split: overall, per task type, per domain."""
+    """Per-model profiles of a dataset's train split for each dimension it has results on:
+    overall, per task type, per domain."""
     ModelProfile.objects.filter(dataset=dataset).delete()
-    rows = list(EvaluationResult.objects.filter(prompt__dataset=dataset, prompt__split="train")
-                .values_list("llm_id", "prompt_id", "score", "cost_usd", "latency_ms",
-                             "prompt__task_type", "prompt__domain"))
-    if not rows:
+    by_dimension: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for dimension, *row in (EvaluationResult.objects.filter(prompt__dataset=dataset, prompt__split="train")
+                            .values_list("dimension", "llm_id", "prompt_id", "score", "cost_usd", "latency_ms",
+                                         "prompt__task_type", "prompt__domain")):
+        by_dimension[dimension].append(tuple(row))
+    if not by_dimension:
         return 0
+    vectors = dict(Prompt.objects.filter(dataset=dataset, split="train").values_list("id", "embedding"))
+    profiles = []
+    for dimension, rows in by_dimension.items():
+        profiles.extend(_dimension_profiles(dataset, dimension, rows, _model_embeddings(vectors, rows)))
+    ModelProfile.objects.bulk_create(profiles)
+    return len(profiles)
+
+
+def _dimension_profiles(dataset: Dataset, dimension: str, rows: list[tuple[Any, ...]],
+                        embeddings: dict[int, np.ndarray]) -> list[ModelProfile]:
     slices: dict[tuple[str, str], dict[int, list[tuple[float, float, float | None]]]] = defaultdict(
         lambda: defaultdict(list))
     for llm_id, _prompt_id, score, cost, latency, task_type, domain in rows:
         for key in {("", ""), (task_type, ""), ("", domain)}:
             slices[key][llm_id].append((score, cost, latency))
-    embeddings = _model_embeddings(dataset, rows)
     profiles = []
     for (task_type, domain), per_model in slices.items():
-        profiles.extend(_slice_profiles(dataset, task_type, domain, per_model,
+        profiles.extend(_slice_profiles(dataset, dimension, task_type, domain, per_model,
                                         embeddings if (task_type, domain) == ("", "") else {}))
-    ModelProfile.objects.bulk_create(profiles)
-    return len(profiles)
+    return profiles
 
 
-def _slice_profiles(dataset: Dataset, task_type: str, domain: str,
+def _slice_profiles(dataset: Dataset, dimension: str, task_type: str, domain: str,
                     per_model: dict[int, list[tuple[float, float, float | None]]],
                     embeddings: dict[int, np.ndarray]) -> list[ModelProfile]:
     means = {llm_id: (float(np.mean([v[0] for v in values])), float(np.mean([v[1] for v in values])),
@@ -270,7 +285,7 @@ def _slice_profiles(dataset: Dataset, task_type: str, domain: str,
     cost_norm = inverted_log_scale({k: m[1] for k, m in means.items()})
     latencies = {k: m[2] for k, m in means.items() if m[2] is not None}
     latency_norm = inverted_log_scale(latencies) if latencies else {}
-    return [ModelProfile(llm_id=llm_id, dataset=dataset, task_type=task_type, domain=domain, n=n,
+    return [ModelProfile(llm_id=llm_id, dataset=dataset, dimension=dimension, task_type=task_type, domain=domain, n=n,
                          mean_score=score, mean_cost_usd=cost, mean_latency_ms=latency, quality=score,
                          cost=cost_norm[llm_id], latency=latency_norm.get(llm_id),
                          embedding=embeddings.get(llm_id))
@@ -282,9 +297,10 @@ def _mean_or_none(values: list[float | None]) -> float | None:
     return float(np.mean(present)) if present else None
 
 
-def _model_embeddings(dataset: Dataset, rows: list[tuple[Any, ...]]) -> dict[int, np.ndarray]:
-    """Each model's centroid of prompts, weighted by how much better than average it did there."""
-    vectors = dict(Prompt.objects.filter(dataset=dataset, split="train").values_list("id", "embedding"))
+def _model_embeddings(vectors: dict[int, Any], rows: list[tuple[Any, ...]]) -> dict[int, np.ndarray]:
+    """Each model's centroid of prompts, weighted by how much better than average it did there.
+
+    `rows` are one dimension's results: a model's accuracy centroid never mixes in its helpfulness."""
     prompt_scores: dict[int, list[float]] = defaultdict(list)
     for _llm, prompt_id, score, *_ in rows:
         prompt_scores[prompt_id].append(score)
@@ -380,7 +396,8 @@ def field_evidence_record(*, dataset_name: str, outcomes: list[FieldOutcome]) ->
                 defaults={"text": "", "embedding": outcome.embedding, "task_type": outcome.task_type,
                           "domain": outcome.domain, "split": Prompt.Split.TRAIN, "difficulty": 1.0 - outcome.score})
             EvaluationResult.objects.update_or_create(
-                prompt=prompt, llm_id=outcome.llm_id, defaults={"score": outcome.score, "cost_usd": outcome.cost_usd})
+                prompt=prompt, llm_id=outcome.llm_id, dimension=Dimension.ACCURACY,
+                defaults={"score": outcome.score, "cost_usd": outcome.cost_usd})
         profiles_compute(dataset=dataset)
         results = EvaluationResult.objects.filter(prompt__dataset=dataset)
         dataset.stats = {"prompts": dataset.prompts.count(), "results": results.count(),

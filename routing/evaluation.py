@@ -37,7 +37,7 @@ class Outcome:
 
 def _test_labels(dataset: Dataset) -> dict[int, dict[int, tuple[float, float]]]:
     labels: dict[int, dict[int, tuple[float, float]]] = defaultdict(dict)
-    for prompt_id, llm_id, score, cost in EvaluationResult.objects.filter(
+    for prompt_id, llm_id, score, cost in EvaluationResult.objects.accuracy().filter(
             prompt__dataset=dataset, prompt__split="test").values_list("prompt_id", "llm_id", "score", "cost_usd"):
         labels[prompt_id][llm_id] = (score, cost)
     return labels
@@ -45,7 +45,7 @@ def _test_labels(dataset: Dataset) -> dict[int, dict[int, tuple[float, float]]]:
 
 def _train_means(dataset: Dataset) -> dict[int, tuple[float, float]]:
     sums: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])  # type: ignore[arg-type]
-    for llm_id, score, cost in EvaluationResult.objects.filter(
+    for llm_id, score, cost in EvaluationResult.objects.accuracy().filter(
             prompt__dataset=dataset, prompt__split="train").values_list("llm_id", "score", "cost_usd"):
         entry = sums[llm_id]
         entry[0] += score

@@ -107,7 +107,7 @@ class Evidence:
 
 
 def _load_evidence() -> Evidence:
-    data = list(EvaluationResult.objects.filter(prompt__split="train").values_list(
+    data = list(EvaluationResult.objects.accuracy().filter(prompt__split="train").values_list(
         "prompt_id", "llm_id", "score", "cost_usd"))
     rows = {pid: i for i, pid in enumerate(sorted({d[0] for d in data}))}
     columns = {mid: j for j, mid in enumerate(sorted({d[1] for d in data}))}
@@ -137,7 +137,7 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
     mean_cost: dict[tuple[int, int | None], float] = {}
     pooled: dict[tuple[int, str], list[tuple[float, int]]] = defaultdict(list)
     vectors: dict[tuple[int, int | None], np.ndarray] = {}
-    for profile in ModelProfile.objects.filter(domain=""):
+    for profile in ModelProfile.objects.accuracy().filter(domain=""):
         if profile.embedding is not None:
             vectors[(profile.llm_id, profile.dataset_id)] = np.asarray(profile.embedding, dtype=np.float32)
         priors[(profile.llm_id, profile.dataset_id, profile.task_type)] = Prior(profile.mean_score, profile.n,
