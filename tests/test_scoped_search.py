@@ -1,5 +1,8 @@
-"""Searches scoped to some datasets: k neighbours from the scope however small a share of the
-index it is, and all it holds when it holds fewer."""
+"""Searches scoped to some datasets, and routing on what they return: k neighbours from the scope
+however small a share of the index it is, and a smaller neighbourhood, never an error, when the
+scope holds fewer."""
+
+import random
 
 import numpy as np
 import pytest
@@ -7,7 +10,12 @@ from django.db import connection
 
 from registry import vector_search
 from registry.embedder import get_embedder
-from registry.models import Dataset, Prompt
+from registry.models import LLM, Dataset, EvaluationResult, Prompt, Provider
+from registry.services import profiles_compute
+from routing import engine
+from routing.estimator import estimators
+from routing.evaluation import evaluate
+from routing.snapshot import snapshots
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +119,86 @@ def test_the_database_runs_pgvector_0_8(registry_of_three, plan):
         cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
         version = cursor.fetchone()[0]
     assert tuple(int(part) for part in version.split(".")[:2]) >= (0, 8)
+
+
+# ------------------------------------------------------------------ routing on what a search returns
+
+
+def _evidence(dataset: Dataset, prompt_ids: list[int], models: list[LLM]) -> None:
+    """Results of the models on these prompts (the pricier model the better), and the dataset's profiles."""
+    rng = random.Random(dataset.name)
+    EvaluationResult.objects.bulk_create([
+        EvaluationResult(prompt_id=pid, llm=llm, score=float(rng.random() < 0.3 + 0.4 * j), cost_usd=0.001 * (j + 1))
+        for pid in prompt_ids for j, llm in enumerate(models)])
+    profiles_compute(dataset=dataset)
+
+
+@pytest.fixture
+def scoped_evidence(registry_of_three):
+    """Two models evaluated on every prompt of `small` (60 train prompts)."""
+    small, ids, vectors = registry_of_three["small"]
+    provider = Provider.objects.create(name="acme", kind=Provider.Kind.EVALUATION)
+    models = [LLM.objects.create(name=name, provider=provider, input_price_per_mtok=price, output_price_per_mtok=price)
+              for name, price in (("cheap", 0.1), ("pricey", 4.0))]
+    _evidence(small, ids, models)
+    snapshots.clear()
+    return small, vectors, models
+
+
+def _request(vector: np.ndarray, dataset: Dataset) -> engine.Request:
+    return engine.Request(text="", vector=vector, tokens=20, task_type="chat", task_confidence=0.0,
+                          domain="general", domain_confidence=0.0, dataset_ids=(dataset.pk,))
+
+
+def test_a_second_search_of_one_request_gets_its_own_neighbourhood(scoped_evidence):
+    """The evaluation estimates each request once per strategy; another search may return fewer
+    neighbours than the first, and must not be scored on the first one's."""
+    small, vectors, models = scoped_evidence
+    snapshot = snapshots.get()
+    request = _request(vectors[0], small)
+    knn = engine.KnnStrategy()
+    first = engine.nearest_prompts(request)
+    fewer = first[5:25]
+    assert len(first) == 50
+
+    knn.quality(request, models, snapshot, first)
+    estimated = knn.quality(request, models, snapshot, fewer)
+
+    scores, costs = request.neighbourhood(snapshot, fewer, models)
+    assert scores.shape == costs.shape == (20, len(models))
+    assert estimated == knn.quality(_request(vectors[0], small), models, snapshot, fewer)
+    assert request.neighbourhood(snapshot, first, models)[0].shape == (50, len(models))
+
+
+@pytest.mark.parametrize("strategy", sorted(engine.STRATEGIES))
+@pytest.mark.parametrize("found", [0, 1, 7])
+def test_routing_on_fewer_neighbours_than_k_is_a_smaller_neighbourhood(scoped_evidence, strategy, found):
+    _, vectors, models = scoped_evidence
+    few, ids = _dataset("few", vectors[:max(found, 3)] + 0.01)
+    _evidence(few, ids, models)
+    Prompt.objects.filter(pk__in=ids[found:]).update(embedding=None)  # evaluated, but not searchable
+    snapshots.clear()
+    request = _request(vectors[0], few)
+    assert len(engine.nearest_prompts(request)) == found
+
+    estimates = engine.estimate(request, snapshots.get(), engine.STRATEGIES[strategy])
+
+    assert len(estimates.neighbours) == found
+    assert {c.llm.name for c in estimates.candidates + estimates.reserve} == {"cheap", "pricey"}
+    assert all(0.0 <= c.quality <= 1.0 and c.evidence_n <= found and c.cost_usd > 0
+               for c in estimates.candidates + estimates.reserve)
+    assert engine.choose(estimates, {"accuracy": 0.5, "cost": 0.5})
+    assert estimators.get() is not None  # the learned strategy predicted, not fell back to priors
+
+
+def test_an_evaluation_of_a_dataset_smaller_than_k_reports_every_strategy(scoped_evidence):
+    _, vectors, models = scoped_evidence
+    fewer, train_ids = _dataset("fewer-than-k", vectors[:20] + 0.01)
+    test_ids = _prompts(fewer, vectors[20:30] + 0.01, "test")
+    _evidence(fewer, train_ids + test_ids, models)
+
+    report = evaluate(dataset_name="fewer-than-k")
+
+    assert (report["n_train"], report["n_test"]) == (20, 10)
+    assert set(report["strategies"]) == set(engine.STRATEGIES)
+    assert all(len(curve["points"]) >= 25 for curve in report["strategies"].values())
