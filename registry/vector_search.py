@@ -9,6 +9,8 @@ Python time than the index search costs the database.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -20,15 +22,22 @@ from psycopg.pq import Format
 
 NEAREST_TRAIN_SQL = ("SELECT id, embedding <=> %s AS distance FROM registry_prompt "
                      "WHERE split = 'train' AND embedding IS NOT NULL ORDER BY distance LIMIT %s")
-NEAREST_TRAIN_IN_DATASETS_SQL = ("SELECT id, embedding <=> %s AS distance FROM registry_prompt "
-                                 "WHERE split = 'train' AND embedding IS NOT NULL AND dataset_id = ANY(%s) "
-                                 "ORDER BY distance LIMIT %s")
-# A search within some datasets drops the others' prompts after the HNSW beam, so it runs with
-# a wider beam than the unscoped one: at 100, 99.3% of the exact 50 nearest within LLMRouter's
-# prompts (98.6% at 64). When the filter still leaves fewer than k, it runs again once with
-# WIDE_EF_SEARCH.
+# A search within some datasets filters the HNSW scan's rows by dataset, so it runs as one of
+# pgvector's (0.8) iterative index scans: the scan goes on past its first beam until k rows pass
+# the filter, or the index (or SCOPED_MAX_SCAN_TUPLES) is exhausted. In relaxed order, because
+# strict order drops every row found after a farther one was returned, true neighbours among
+# them; relaxed order keeps them, and the materialised CTE puts the k rows in order again
+# (`+ 0`: Postgres 17 would otherwise take the CTE's order as already sorted and skip the sort).
+NEAREST_TRAIN_IN_DATASETS_SQL = (
+    "WITH nearest AS MATERIALIZED (SELECT id, embedding <=> %s AS distance FROM registry_prompt "
+    "WHERE split = 'train' AND embedding IS NOT NULL AND dataset_id = ANY(%s) ORDER BY distance LIMIT %s) "
+    "SELECT id, distance FROM nearest ORDER BY distance + 0")
+# The first beam of a scoped search: at 100, 99.3% of the exact 50 nearest within LLMRouter's
+# prompts (98.6% at 64).
 SCOPED_EF_SEARCH = 100
-WIDE_EF_SEARCH = 1000
+# Enough to walk every train prompt of the registries seen so far (10,000-20,000): only a scope
+# holding fewer than k prompts scans that far; any other stops at its k-th row.
+SCOPED_MAX_SCAN_TUPLES = 100_000
 
 
 class _VectorDumper(Dumper):
@@ -67,21 +76,27 @@ def cursor() -> psycopg.Cursor[Any]:
 
 
 def nearest_train_ids(vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None) -> list[tuple[int, float]]:
-    """(id, cosine similarity) of the k train prompts closest to `vector`, through the HNSW index."""
+    """(id, cosine similarity) of the k train prompts closest to `vector`, through the HNSW index
+    (fewer when the scope holds fewer)."""
     sql, params = _statement(vector, k, dataset_ids)
-    if dataset_ids is None:
+    with _scan_settings(dataset_ids):
         rows = _search(sql, params)
-    else:
-        rows = _search_with_beam(sql, params, max(SCOPED_EF_SEARCH, settings.HNSW_EF_SEARCH))
-        if len(rows) < k:
-            rows = _search_with_beam(sql, params, WIDE_EF_SEARCH)
     return [(pid, 1.0 - distance) for pid, distance in rows]
 
 
-def _search_with_beam(sql: str, params: list[Any], ef_search: int) -> list[tuple[int, float]]:
-    with transaction.atomic(), cursor() as beam:
-        beam.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
-        return _search(sql, params)
+@contextmanager
+def _scan_settings(dataset_ids: tuple[int, ...] | None) -> Iterator[None]:
+    """The scan of a scoped search, set for its own transaction; an unscoped search (every
+    request's) keeps the connection's settings and opens no transaction."""
+    if dataset_ids is None:
+        yield
+        return
+    with transaction.atomic(), cursor() as scan:
+        scan.execute("SELECT set_config('hnsw.ef_search', %s, true), "
+                     "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                     "set_config('hnsw.max_scan_tuples', %s, true)",
+                     [str(max(SCOPED_EF_SEARCH, settings.HNSW_EF_SEARCH)), str(SCOPED_MAX_SCAN_TUPLES)])
+        yield
 
 
 def _statement(vector: Any, k: int, dataset_ids: tuple[int, ...] | None) -> tuple[str, list[Any]]:
@@ -99,8 +114,8 @@ def _search(sql: str, params: list[Any]) -> list[tuple[int, float]]:
 
 
 def explain(vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None) -> str:
-    """The query plan of a search, for tests and operators."""
+    """The query plan of a search, under the settings it runs with, for tests and operators."""
     sql, params = _statement(vector, k, dataset_ids)
-    with cursor() as plan:
+    with _scan_settings(dataset_ids), cursor() as plan:
         plan.execute("EXPLAIN " + sql, params)
         return "\n".join(row[0] for row in plan.fetchall())

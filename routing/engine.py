@@ -80,16 +80,23 @@ class Request:
     dataset_ids: tuple[int, ...] | None = None  # evidence scope, None for every dataset
     output_tokens: int = DEFAULT_OUTPUT_TOKENS
     unavailable: frozenset[int] = frozenset()  # e.g. circuit breaker open
-    # The neighbours' recorded (scores, costs) for some models, looked up once per request.
-    _neighbourhood: tuple[tuple[int, ...], np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    # The neighbours' recorded (scores, costs) for some models, looked up once per search: the
+    # strategy's estimate and the cost medians read the same one. Keyed by the neighbours as
+    # well as the models, because one request may be searched again (the evaluation harness
+    # estimates it once per strategy) and another search may return other, or fewer, neighbours.
+    _neighbourhood: tuple[tuple[int, ...], tuple[int, ...], np.ndarray, np.ndarray] | None = \
+        field(default=None, repr=False)
 
     def neighbourhood(self, snapshot: Snapshot, neighbours: list[tuple[int, float]],
                       models: list[LLM]) -> tuple[np.ndarray, np.ndarray]:
-        ids = tuple(m.id for m in models)
-        if self._neighbourhood is None or self._neighbourhood[0] != ids:
-            scores, costs = snapshot.evidence.neighbourhood([pid for pid, _ in neighbours], list(ids))
-            self._neighbourhood = (ids, scores, costs)
-        return self._neighbourhood[1], self._neighbourhood[2]
+        """Scores and costs (len(neighbours), len(models)) of these models on these neighbours."""
+        prompt_ids = tuple(pid for pid, _ in neighbours)
+        llm_ids = tuple(m.id for m in models)
+        cached = self._neighbourhood
+        if cached is None or cached[0] != prompt_ids or cached[1] != llm_ids:
+            scores, costs = snapshot.evidence.neighbourhood(list(prompt_ids), list(llm_ids))
+            cached = self._neighbourhood = (prompt_ids, llm_ids, scores, costs)
+        return cached[2], cached[3]
 
 
 @dataclass

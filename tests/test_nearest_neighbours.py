@@ -52,7 +52,7 @@ def test_test_prompts_never_crowd_train_prompts_out_of_the_k_nearest(prompts):
 
 
 def test_a_search_scoped_to_a_small_dataset_still_returns_k(prompts):
-    """The other dataset's prompts fill the HNSW beam; the search widens it rather than come back short."""
+    """The other dataset's prompts fill the HNSW beam; the scan goes on rather than come back short."""
     small = Dataset.objects.create(name="small", source_format="bundle", content_hash="y")
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(80, 384)).astype(np.float32)
@@ -63,21 +63,26 @@ def test_a_search_scoped_to_a_small_dataset_still_returns_k(prompts):
     assert set(Prompt.objects.filter(pk__in=[pid for pid, _ in found]).values_list("dataset", flat=True)) == {small.id}
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the beam's own transaction must end
-def test_a_scoped_search_runs_with_a_wider_beam_than_an_unscoped_one(prompts, monkeypatch):
-    """A scope filter drops other datasets' prompts after the beam: scoped searches search wider."""
-    beams = []
+SCAN_SETTINGS = "SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan')"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the scan's own transaction must end
+def test_a_scoped_search_is_an_iterative_scan_with_a_wider_beam_than_an_unscoped_one(prompts, monkeypatch):
+    """A scope filter drops other datasets' prompts from the scan: scoped searches go on until
+    they have k, from a wider first beam; the unscoped one of every request keeps the connection's."""
+    scans = []
     search = vector_search._search
 
     def recording(sql, params):
         with vector_search.cursor() as show:
-            beams.append(int(show.execute("SHOW hnsw.ef_search").fetchone()[0]))
+            scans.append(show.execute(SCAN_SETTINGS).fetchone())
         return search(sql, params)
 
     monkeypatch.setattr(vector_search, "_search", recording)
     Prompt.objects.nearest_train_ids(prompts[3], 50)
     Prompt.objects.nearest_train_ids(prompts[3], 50, dataset_ids=(Dataset.objects.get(name="vectors").id,))
-    assert beams == [64, vector_search.SCOPED_EF_SEARCH] and vector_search.SCOPED_EF_SEARCH > 64
-    # The setting is the search's own: the connection's beam is back to the configured one.
+    assert scans == [("64", "off"), (str(vector_search.SCOPED_EF_SEARCH), "relaxed_order")]
+    assert vector_search.SCOPED_EF_SEARCH > 64
+    # The settings are the search's own: the connection's are back to the configured ones.
     with vector_search.cursor() as show:
-        assert show.execute("SHOW hnsw.ef_search").fetchone()[0] == "64"
+        assert show.execute(SCAN_SETTINGS).fetchone() == ("64", "off")
