@@ -16,6 +16,7 @@ import numpy as np
 from django.db.models import Count, Max, Sum
 
 from registry.models import LLM, Dataset, EvaluationResult, ModelProfile
+from routing.constraints import weight_problems
 from routing.models import Cohort, PreferenceProfile
 
 # Cohort pools live here too, so a pool change reaches routing within this many seconds.
@@ -39,6 +40,8 @@ class Snapshot:
     dataset_models: dict[int, set[int]]
     mean_cost: dict[tuple[int, int | None], float]
     profiles: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Profiles whose stored weights are invalid (saved before they were validated): what is wrong.
+    broken_profiles: dict[str, str] = field(default_factory=dict)
     pools: dict[int, frozenset[int]] = field(default_factory=dict)  # cohort id -> its model pool
     costs_by_model: dict[int, list[tuple[int, float]]] = field(default_factory=dict)  # llm -> [(dataset, mean)]
     # (llm_id, dataset_id or None) -> the model's embedding (registry.services._model_embeddings)
@@ -154,7 +157,7 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
     for llm_id, _ds in list(vectors):
         same = [v for (other, _), v in vectors.items() if other == llm_id]
         vectors[(llm_id, None)] = np.mean(same, axis=0)
-    profiles = {p.name: p.full_weights() for p in PreferenceProfile.objects.all()}
+    profiles, broken_profiles = _profiles()
     pools: dict[int, set[int]] = defaultdict(set)
     for cohort_id, llm_id in Cohort.allowed_models.through.objects.values_list("cohort_id", "llm_id"):
         pools[cohort_id].add(llm_id)
@@ -162,8 +165,22 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
     for (llm_id, dataset_id), cost in mean_cost.items():
         if dataset_id is not None:
             costs_by_model[llm_id].append((dataset_id, cost))
-    return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, profiles,
+    return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, profiles, broken_profiles,
                     {k: frozenset(v) for k, v in pools.items()}, dict(costs_by_model), vectors)
+
+
+def _profiles() -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """Each profile's weights, and what is wrong with each one stored invalid: routing refuses
+    that profile by name instead of failing to load (and so refusing every call)."""
+    profiles, broken = {}, {}
+    for profile in PreferenceProfile.objects.all():
+        problems = weight_problems(profile.weights)
+        if problems:
+            broken[profile.name] = (f"profile {profile.name} has invalid weights ({'; '.join(problems)}); "
+                                    "an administrator must correct them")
+        else:
+            profiles[profile.name] = profile.full_weights()
+    return profiles, broken
 
 
 def _benchmark_priors(llm: LLM, priors: dict[tuple[int, int | None, str], Prior]) -> None:
