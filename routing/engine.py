@@ -15,7 +15,9 @@ import numpy as np
 from optiroute.api_errors import OptiRouteError
 from registry.models import DECLARED_METRICS, LLM, Prompt
 from registry.services import inverted_log_scale
+from routing.constraints import constraint_problems
 from routing.estimator import estimators
+from routing.models import Cohort
 from routing.quality import KNN, NEIGHBOURS, PRIOR_STRENGTH, expected_cost_from, neighbour_estimate
 from routing.snapshot import Prior, Snapshot
 
@@ -29,6 +31,10 @@ class RoutingError(OptiRouteError):
     code = "no_model_fits"
 
 
+class InvalidConstraints(OptiRouteError):
+    code = "invalid_constraints"
+
+
 @dataclass(frozen=True)
 class Constraints:
     max_cost_usd: float | None = None
@@ -40,9 +46,25 @@ class Constraints:
     local_only: bool = False
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Constraints:
+    def from_dict(cls, data: object) -> Constraints:
+        """Constraints from their JSON form; an InvalidConstraints error names each bad entry."""
+        problems = constraint_problems(data)
+        if problems:
+            raise InvalidConstraints("invalid constraints: " + "; ".join(problems), details={"constraints": problems})
+        assert isinstance(data, dict)
         values: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
         return cls(**values)
+
+    @classmethod
+    def of_cohort(cls, cohort: Cohort) -> Constraints:
+        """The cohort's stored constraints. One stored before they were validated, and since found
+        invalid, fails the cohort's calls with a message saying what to fix, not a server error."""
+        try:
+            return cls.from_dict(cohort.constraints or {})
+        except InvalidConstraints as exc:
+            raise OptiRouteError(
+                f"cohort {cohort.name} has invalid constraints ({'; '.join(exc.details['constraints'])}); "
+                "an administrator must correct them", status=503, code="cohort_misconfigured") from exc
 
     def as_dict(self) -> dict[str, Any]:
         return {key: list(value) if isinstance(value, tuple) else value

@@ -15,10 +15,8 @@ from django.utils import timezone
 from pgvector.django import VectorField
 
 from registry.models import EMBEDDING_DIMS, LLM
-
-SLIDERS = ["accuracy", "latency", "cost", "helpfulness", "harmlessness", "honesty", "steerability", "creativity"]
-CONSTRAINT_KEYS = ["max_cost_usd", "max_latency_ms", "min_context_window", "allowed_models", "denied_models",
-                   "licenses", "local_only"]
+from routing.constraints import CONSTRAINTS_HELP, WEIGHTS_HELP, validate_constraints, validate_weights
+from routing.constraints import SLIDERS as SLIDERS  # imported from here by the API and services
 
 
 class PreferenceProfile(models.Model):
@@ -26,7 +24,7 @@ class PreferenceProfile(models.Model):
 
     name = models.SlugField(max_length=64, unique=True)
     description = models.CharField(max_length=300, blank=True)
-    weights = models.JSONField(default=dict)
+    weights = models.JSONField(default=dict, validators=[validate_weights], help_text=WEIGHTS_HELP)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -41,7 +39,8 @@ class Cohort(models.Model):
     default_profile = models.ForeignKey(PreferenceProfile, on_delete=models.PROTECT, null=True, blank=True)
     # An empty pool means every active model.
     allowed_models = models.ManyToManyField(LLM, blank=True, related_name="cohorts")
-    constraints = models.JSONField(default=dict, blank=True)
+    constraints = models.JSONField(default=dict, blank=True, validators=[validate_constraints],
+                                   help_text=CONSTRAINTS_HELP)
     baseline_model = models.ForeignKey(LLM, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     monthly_budget_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     # People who chat in the browser on this cohort's terms (others get the default cohort).

@@ -30,7 +30,10 @@ def preferences_resolve(*, profile: str | None, overrides: dict[str, float] | No
                         cohort: Cohort | None) -> tuple[str, dict[str, float]]:
     """A named profile (else the cohort's, else balanced) with single sliders overridden."""
     name = profile or (cohort.default_profile.name if cohort and cohort.default_profile else "balanced")
-    profiles = snapshots.get().profiles
+    snapshot = snapshots.get()
+    if name in snapshot.broken_profiles:
+        raise OptiRouteError(snapshot.broken_profiles[name], status=503, code="profile_misconfigured")
+    profiles = snapshot.profiles
     if name not in profiles:
         known = ", ".join(sorted(profiles))
         raise OptiRouteError(f"unknown profile {name!r}; known profiles: {known}", code="unknown_profile")
@@ -63,7 +66,7 @@ def decision_make(*, text: str, profile: str | None = None, preferences: dict[st
     profile_name, weights = preferences_resolve(profile=profile, overrides=preferences, cohort=cohort)
     hard = engine.Constraints.from_dict(constraints or {})
     if cohort is not None:
-        hard = hard.merged(engine.Constraints.from_dict(cohort.constraints or {}))
+        hard = hard.merged(engine.Constraints.of_cohort(cohort))
     analysis, vector = analyze(text)
     analysed = time.perf_counter()
     snapshot = snapshots.get()
@@ -240,7 +243,7 @@ def named_model_for_cohort(name: str, cohort: Cohort) -> LLM:
         raise OptiRouteError(f"unknown model {name!r}; GET /v1/models lists the models and profiles you may use",
                              status=404, code="model_not_found")
     pool = snapshot.pools.get(cohort.pk, frozenset())
-    denied = (cohort.constraints or {}).get("denied_models", [])
+    denied = engine.Constraints.of_cohort(cohort).denied_models
     if (pool and llm.id not in pool) or llm.name in denied:
         raise OptiRouteError(f"model {name!r} is outside the model pool of cohort {cohort.name}",
                              status=403, code="model_not_allowed")

@@ -16,6 +16,8 @@ import numpy as np
 from django.db.models import Count, Max, Sum
 
 from registry.models import LLM, Dataset, EvaluationResult, ModelProfile
+from routing.benchmark_priors import benchmark_priors, figures_of
+from routing.constraints import weight_problems
 from routing.models import Cohort, PreferenceProfile
 
 # Cohort pools live here too, so a pool change reaches routing within this many seconds.
@@ -39,6 +41,11 @@ class Snapshot:
     dataset_models: dict[int, set[int]]
     mean_cost: dict[tuple[int, int | None], float]
     profiles: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Profiles whose stored weights are invalid (saved before they were validated): what is wrong.
+    broken_profiles: dict[str, str] = field(default_factory=dict)
+    # (llm_id, task_type) -> a prior estimated from the model's published benchmarks of other task
+    # types, where it has none of this one (not a record on it: the task filter does not count it).
+    estimates: dict[tuple[int, str], Prior] = field(default_factory=dict)
     pools: dict[int, frozenset[int]] = field(default_factory=dict)  # cohort id -> its model pool
     costs_by_model: dict[int, list[tuple[int, float]]] = field(default_factory=dict)  # llm -> [(dataset, mean)]
     # (llm_id, dataset_id or None) -> the model's embedding (registry.services._model_embeddings)
@@ -73,6 +80,10 @@ class Snapshot:
                 total = sum(p.n for p in found)
                 quality = sum(p.quality * p.n for p in found) / total if total else found[0].quality
                 return Prior(quality, total, found[0].source)
+            # Other models are measured on this task type and this one is not: its overall
+            # standing would compare a figure on easier benchmarks with theirs.
+            if key and None in scopes and (llm_id, key) in self.estimates:
+                return self.estimates[(llm_id, key)]
         return Prior(NEUTRAL_PRIOR, 0, "none")
 
     @property
@@ -149,12 +160,11 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
     for (llm_id, task_type), items in pooled.items():
         total = sum(n for _, n in items)
         priors[(llm_id, None, task_type)] = Prior(sum(q * n for q, n in items) / total, total, "evaluations")
-    for llm in models.values():
-        _benchmark_priors(llm, priors)
+    estimates = _benchmark_priors(list(models.values()), priors)
     for llm_id, _ds in list(vectors):
         same = [v for (other, _), v in vectors.items() if other == llm_id]
         vectors[(llm_id, None)] = np.mean(same, axis=0)
-    profiles = {p.name: p.full_weights() for p in PreferenceProfile.objects.all()}
+    profiles, broken_profiles = _profiles()
     pools: dict[int, set[int]] = defaultdict(set)
     for cohort_id, llm_id in Cohort.allowed_models.through.objects.values_list("cohort_id", "llm_id"):
         pools[cohort_id].add(llm_id)
@@ -162,18 +172,37 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
     for (llm_id, dataset_id), cost in mean_cost.items():
         if dataset_id is not None:
             costs_by_model[llm_id].append((dataset_id, cost))
-    return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, profiles,
+    return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, profiles, broken_profiles, estimates,
                     {k: frozenset(v) for k, v in pools.items()}, dict(costs_by_model), vectors)
 
 
-def _benchmark_priors(llm: LLM, priors: dict[tuple[int, int | None, str], Prior]) -> None:
-    """Published benchmark figures stand in where no evaluation results exist."""
-    by_task: dict[str, list[float]] = defaultdict(list)
-    for bench in llm.benchmarks or []:
-        by_task[bench.get("task_type", "")].append(float(bench["score"]))
-        by_task[""].append(float(bench["score"]))
-    for task_type, scores in by_task.items():
-        priors.setdefault((llm.id, None, task_type), Prior(sum(scores) / len(scores), 0, "benchmarks"))
+def _profiles() -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """Each profile's weights, and what is wrong with each one stored invalid: routing refuses
+    that profile by name instead of failing to load (and so refusing every call)."""
+    profiles, broken = {}, {}
+    for profile in PreferenceProfile.objects.all():
+        problems = weight_problems(profile.weights)
+        if problems:
+            broken[profile.name] = (f"profile {profile.name} has invalid weights ({'; '.join(problems)}); "
+                                    "an administrator must correct them")
+        else:
+            profiles[profile.name] = profile.full_weights()
+    return profiles, broken
+
+
+def _benchmark_priors(models: list[LLM], priors: dict[tuple[int, int | None, str], Prior]) -> dict[tuple[int, str], Prior]:
+    """Published benchmark figures stand in where no evaluation results exist (added to `priors`);
+    returns the estimates for task types a model has no comparable figure for."""
+    evaluated = {llm_id for llm_id, _, _ in priors}
+    estimates = {}
+    figures = [figure for llm in models for figure in figures_of(llm)]
+    for (llm_id, task_type), found in benchmark_priors(figures).items():
+        prior = Prior(found.quality, 0, found.source)
+        if found.measured or not task_type:
+            priors.setdefault((llm_id, None, task_type), prior)
+        elif llm_id not in evaluated:
+            estimates[(llm_id, task_type)] = prior
+    return estimates
 
 
 class SnapshotCache:
