@@ -211,7 +211,7 @@ def _answer(batch: Batch, item: BatchItem, chain_models: list[LLM]) -> tuple[Dec
     decision = Decision(
         mode=Decision.Mode.BATCH, api_key=batch.api_key, cohort=batch.cohort, chosen_model=batch.chosen_model,
         answered_by=llm, strategy="batch", profile=batch.model, analysis={"tokens": estimate_tokens(text)},
-        attempts=chain.attempts, notices=chain.notices,
+        attempts=chain.attempts, notices=chain.notices, fallback_reason=chain.fallback_reason,
         explanation=(f"Batch {batch.pk}: {batch.chosen_model.name} answers all {batch.total} requests, chosen by "
                      f"routing {batch.sample_size or 'none'} sampled ones."))
     prepared = PreparedChat(decision, chain, call, batch.api_key)

@@ -282,6 +282,8 @@ def _finish_decision(prepared: PreparedChat, llm: LLM | None, usage: Usage | Non
     decision.answered_by = llm
     decision.attempts = prepared.chain.attempts
     decision.notices = prepared.chain.notices
+    # Routing's own fallback (e.g. to generalists without evidence), then inference's.
+    decision.fallback_reason = "; ".join(r for r in (decision.fallback_reason, prepared.chain.fallback_reason) if r)
     recorder.record(decision, usage)
 
 
