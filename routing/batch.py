@@ -27,7 +27,7 @@ from registry.models import LLM
 from registry.services import estimate_tokens
 from routing import engine, inference
 from routing.models import ApiKey, Batch, BatchItem, Decision, Usage
-from routing.providers import ChatCall
+from routing.providers import ChatCall, unusable_reason
 from routing.recorder import recorder
 from routing.services import (
     PROFILE_PREFIX,
@@ -109,7 +109,9 @@ def _choose(batch: Batch) -> None:
         raise OptiRouteError("the batch's API key was deleted")
     snapshots.get(fresh=True)  # a batch is worth routing on the registry as it is now, not as of 5 s ago
     if not batch.model.startswith(PROFILE_PREFIX):
-        llm = LLM.objects.get(name=batch.model)
+        llm = LLM.objects.select_related("provider").get(name=batch.model)
+        if reason := unusable_reason(llm):
+            raise OptiRouteError(f"{llm.name} cannot be called: {reason}")
         _record_choice(batch, [llm], {"pinned": llm.name})
         return
     positions = sample_positions(batch)
