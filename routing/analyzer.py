@@ -42,6 +42,11 @@ PRUNE_MIDDLE_SENTENCES: Final = 16
 PRUNE_SENTENCE_MAX_WORDS: Final = 40
 PRUNE_SEPARATOR: Final = "\n...\n"
 CHARS_PER_TOKEN: Final = 4
+# A conversation is analysed as its latest user message; the instructions and the last
+# CONTEXT_TURNS earlier user turns add their embedding at CONTEXT_WEIGHT (below 1, so they never
+# outweigh the message: "Hi there!" after a coding question is small talk, not code).
+CONTEXT_TURNS: Final = 3
+CONTEXT_WEIGHT: Final = 0.3
 
 SEED_PATH: Final = Path(__file__).resolve().parent / "seed" / "analyzer_seed.jsonl"
 # Enough registry prompts per label to add real-world phrasing without one big dataset
@@ -102,12 +107,47 @@ class Analysis:
         return asdict(self)
 
 
-def analyze(text: str) -> tuple[Analysis, Vector]:
-    """Analyse a request; also return its embedding so routing can reuse it for the neighbour search."""
+@dataclass(frozen=True)
+class RoutingText:
+    """What routing reads of a conversation."""
+
+    latest: str  # the latest user message (the instructions when there is none): it drives the analysis
+    context: str  # the instructions and the last few earlier user turns: they add to it, never outweigh it
+    tokens: int  # the whole conversation's, answers included: the model is billed for all of it
+
+
+def routing_text(messages: list[dict[str, Any]]) -> RoutingText:
+    """The one reading of a conversation that the route API, chat completions, browser chat and batches share."""
+    said = [(m.get("role"), str(m.get("content") or "")) for m in messages]
+    instructions = [text for role, text in said if role in ("system", "developer") and text.strip()]
+    asked = [text for role, text in said if role == "user" and text.strip()]
+    tokens = estimate_tokens("\n".join(text for _, text in said))
+    if not asked:
+        return RoutingText(latest="\n".join(instructions), context="", tokens=tokens)
+    context = "\n".join([*instructions, *asked[-1 - CONTEXT_TURNS:-1]])
+    return RoutingText(latest=asked[-1], context=context, tokens=tokens)
+
+
+def analyze(text: str, *, context: str = "", tokens: int | None = None) -> tuple[Analysis, Vector]:
+    """Analyse a request; also return its embedding so routing can reuse it for the neighbour search.
+
+    `context` (a conversation's instructions and earlier turns) informs the analysis at
+    CONTEXT_WEIGHT; `tokens` is the whole conversation's count (default: the text's).
+    """
     pruned_text, pruned = prune(text)
     analyzer = _cache.get()
-    vector = get_embedder().encode([pruned_text])[0]
-    return analyzer.analysis(vector, tokens=estimate_tokens(text), pruned=pruned), vector
+    vector = _request_vector(pruned_text, context)
+    return analyzer.analysis(vector, tokens=estimate_tokens(text) if tokens is None else tokens,
+                             pruned=pruned), vector
+
+
+def _request_vector(text: str, context: str) -> Vector:
+    if not context.strip():
+        return get_embedder().encode([text])[0]
+    latest, earlier = get_embedder().encode([text, prune(context)[0]])
+    mixed = latest + CONTEXT_WEIGHT * earlier
+    norm = float(np.linalg.norm(mixed))
+    return (mixed / norm).astype(np.float32) if norm else latest
 
 
 # --- Training -----------------------------------------------------------------------------------

@@ -33,9 +33,9 @@ class RouteView(APIView):
         data = RouteInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        routed = decision_make(text=v["text"], profile=v.get("profile"), preferences=v.get("preferences"),
-                               constraints=v.get("constraints"), cohort=request.user.cohort,
-                               api_key=request.auth, strategy=v.get("strategy"),
+        routed = decision_make(text=v["text"], context=v["context"], tokens=v["tokens"], profile=v.get("profile"),
+                               preferences=v.get("preferences"), constraints=v.get("constraints"),
+                               cohort=request.user.cohort, api_key=request.auth, strategy=v.get("strategy"),
                                output_tokens=v.get("max_output_tokens"))
         return Response(DecisionSerializer(routed.decision.as_dict()).data)
 

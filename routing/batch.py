@@ -26,8 +26,9 @@ from optiroute.api_errors import OptiRouteError
 from registry.models import LLM
 from registry.services import estimate_tokens
 from routing import engine, inference
+from routing.analyzer import routing_text
 from routing.models import ApiKey, Batch, BatchItem, Decision, Usage
-from routing.providers import ChatCall
+from routing.providers import ChatCall, unusable_reason
 from routing.recorder import recorder
 from routing.services import (
     PROFILE_PREFIX,
@@ -36,7 +37,6 @@ from routing.services import (
     decision_make,
     named_model_for_cohort,
     preferences_resolve,
-    request_text,
     usage_build,
 )
 from routing.snapshot import snapshots
@@ -109,18 +109,22 @@ def _choose(batch: Batch) -> None:
         raise OptiRouteError("the batch's API key was deleted")
     snapshots.get(fresh=True)  # a batch is worth routing on the registry as it is now, not as of 5 s ago
     if not batch.model.startswith(PROFILE_PREFIX):
-        llm = LLM.objects.get(name=batch.model)
+        llm = LLM.objects.select_related("provider").get(name=batch.model)
+        if reason := unusable_reason(llm):
+            raise OptiRouteError(f"{llm.name} cannot be called: {reason}")
         _record_choice(batch, [llm], {"pinned": llm.name})
         return
     positions = sample_positions(batch)
     texts = dict(batch.items.filter(position__in=positions).values_list("position", "messages"))
     profile = batch.model[len(PROFILE_PREFIX):]
     options = batch.options
-    rankings = [decision_make(text=request_text(texts[p]), profile=None if profile == "auto" else profile,
+    said = [routing_text(texts[p]) for p in positions]
+    rankings = [decision_make(text=s.latest, context=s.context, tokens=s.tokens,
+                              profile=None if profile == "auto" else profile,
                               preferences=options.get("preferences"), constraints=options.get("constraints"),
                               cohort=batch.cohort, api_key=batch.api_key, strategy=options.get("strategy"),
                               mode=Decision.Mode.BATCH, output_tokens=options.get("max_output_tokens")).ranking
-                for p in positions]
+                for s in said]
     votes = Counter(ranking[0].llm.name for ranking in rankings)
     utility: dict[str, list[float]] = defaultdict(list)
     costs: dict[str, list[float]] = defaultdict(list)
@@ -198,8 +202,8 @@ def _claim(batch: Batch, start: int) -> list[BatchItem]:
 
 def _answer(batch: Batch, item: BatchItem, chain_models: list[LLM]) -> tuple[Decision, Usage]:
     assert batch.api_key is not None and batch.chosen_model is not None
-    text = request_text(item.messages)
-    needed = estimate_tokens(text) + (batch.options.get("max_output_tokens") or engine.DEFAULT_OUTPUT_TOKENS)
+    tokens = routing_text(item.messages).tokens
+    needed = tokens + (batch.options.get("max_output_tokens") or engine.DEFAULT_OUTPUT_TOKENS)
     fitting = [m for m in chain_models if m.context_window is None or m.context_window >= needed]
     if not fitting:  # the sample spoke for the batch, not for this one long request
         raise OptiRouteError(f"this request needs about {needed} tokens, more than the context window of every "
@@ -210,13 +214,13 @@ def _answer(batch: Batch, item: BatchItem, chain_models: list[LLM]) -> tuple[Dec
     completion, llm = inference.complete(chain, call)
     decision = Decision(
         mode=Decision.Mode.BATCH, api_key=batch.api_key, cohort=batch.cohort, chosen_model=batch.chosen_model,
-        answered_by=llm, strategy="batch", profile=batch.model, analysis={"tokens": estimate_tokens(text)},
-        attempts=chain.attempts, notices=chain.notices,
+        answered_by=llm, strategy="batch", profile=batch.model, analysis={"tokens": tokens},
+        attempts=chain.attempts, notices=chain.notices, fallback_reason=chain.fallback_reason,
         explanation=(f"Batch {batch.pk}: {batch.chosen_model.name} answers all {batch.total} requests, chosen by "
                      f"routing {batch.sample_size or 'none'} sampled ones."))
     prepared = PreparedChat(decision, chain, call, batch.api_key)
     usage = usage_build(prepared=prepared, llm=llm,
-                        input_tokens=completion.input_tokens or estimate_tokens(text),
+                        input_tokens=completion.input_tokens or tokens,
                         output_tokens=completion.output_tokens or estimate_tokens(completion.content))
     item.status, item.content, item.answered_by, item.decision = (BatchItem.Status.ANSWERED, completion.content,
                                                                    llm, decision)

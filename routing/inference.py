@@ -32,6 +32,14 @@ class Chain:
     models: list[LLM]
     notices: list[str] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    # Why the first choice did not answer, when the chain moved on from it; '' otherwise.
+    fallback_reason: str = ""
+
+    def fall_back(self, reason: str, index: int) -> None:
+        """A model could not answer, for `reason`, and models[index] is tried next (if there is one): say so."""
+        if index < len(self.models):
+            self.notices.append(f"{reason}; falling back to {self.models[index].name}")
+            self.fallback_reason = self.fallback_reason or reason
 
 
 def chain_build(ranking: list[Candidate], *, allow_escalation: bool) -> Chain:
@@ -50,8 +58,7 @@ def chain_build(ranking: list[Candidate], *, allow_escalation: bool) -> Chain:
         chain.models.append(candidate.llm)
     if chain.models and chain.models[0] != chosen.llm:
         why = next(a["error"] for a in chain.attempts if a["model"] == chosen.llm.name)
-        chain.notices.append(f"routing chose {chosen.llm.name}, which cannot be called ({why}); "
-                             f"falling back to {chain.models[0].name}")
+        chain.fall_back(f"routing chose {chosen.llm.name}, which cannot be called ({why})", 0)
     return chain
 
 
@@ -78,24 +85,30 @@ def _with_retries(llm: LLM, call: ChatCall, attempts: list[dict[str, Any]]) -> C
 
 def complete(chain: Chain, call: ChatCall) -> tuple[Completion, LLM]:
     for index, llm in enumerate(chain.models):
-        if llm.id in circuit.open_circuits([llm.id]):
-            chain.attempts.append({"model": llm.name, "outcome": "skipped", "error": "circuit open"})
+        if _circuit_open(chain, llm, index):
             continue
         call.model_id = llm.api_model_id or llm.name
         try:
             return _with_retries(llm, call, chain.attempts), llm
         except ProviderError as exc:
-            if index + 1 < len(chain.models):
-                chain.notices.append(f"{llm.name} failed ({exc.message}); falling back to {chain.models[index + 1].name}")
+            chain.fall_back(f"{llm.name} failed ({exc.message})", index + 1)
     raise AllProvidersFailed(chain.attempts)
+
+
+def _circuit_open(chain: Chain, llm: LLM, index: int) -> bool:
+    """Skip a model whose circuit opened after routing chose it (routing leaves out the ones open then)."""
+    if llm.id not in circuit.open_circuits([llm.id]):
+        return False
+    chain.attempts.append({"model": llm.name, "outcome": "skipped", "error": "circuit open"})
+    chain.fall_back(f"{llm.name} is failing repeatedly (circuit open)", index + 1)
+    return True
 
 
 def stream(chain: Chain, call: ChatCall) -> Iterator[tuple[LLM, Delta]]:
     """Stream from the first model that answers. Once text has reached the caller, a failure
     cannot be undone by switching models: it ends the stream with the error instead."""
     for index, llm in enumerate(chain.models):
-        if llm.id in circuit.open_circuits([llm.id]):
-            chain.attempts.append({"model": llm.name, "outcome": "skipped", "error": "circuit open"})
+        if _circuit_open(chain, llm, index):
             continue
         call.model_id = llm.api_model_id or llm.name
         started = time.perf_counter()
@@ -110,8 +123,7 @@ def stream(chain: Chain, call: ChatCall) -> Iterator[tuple[LLM, Delta]]:
             circuit.record_failure(llm.id)
             if sent:
                 raise
-            if index + 1 < len(chain.models):
-                chain.notices.append(f"{llm.name} failed ({exc.message}); falling back to {chain.models[index + 1].name}")
+            chain.fall_back(f"{llm.name} failed ({exc.message})", index + 1)
             continue
         circuit.record_success(llm.id)
         chain.attempts.append({"model": llm.name, "outcome": "ok", "ms": round((time.perf_counter() - started) * 1000, 1)})

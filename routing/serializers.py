@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import BindingDict
 
+from routing.analyzer import routing_text
 from routing.models import SLIDERS
 
 
@@ -110,12 +111,12 @@ class RouteInputSerializer(RouteOptionsSerializer):
     messages = ChatMessageSerializer(many=True, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        text = attrs.get("prompt")
-        if text is None and attrs.get("messages"):
-            text = "\n".join(m["content"] or "" for m in attrs["messages"] if m["role"] != "assistant")
-        if not text or not text.strip():
+        # A prompt is a conversation of one user message; it wins over messages when both are given.
+        messages = [{"role": "user", "content": attrs["prompt"]}] if "prompt" in attrs else attrs.get("messages") or []
+        said = routing_text(messages)
+        if not said.latest.strip():
             raise serializers.ValidationError({"prompt": "give a non-empty prompt (or messages)"})
-        attrs["text"] = text
+        attrs.update(text=said.latest, context=said.context, tokens=said.tokens)
         return attrs
 
 

@@ -16,7 +16,7 @@ from registry.embedder import get_embedder
 from registry.models import LLM
 from registry.services import estimate_tokens
 from routing import circuit, engine, inference
-from routing.analyzer import analyze
+from routing.analyzer import analyze, routing_text
 from routing.estimator import estimators
 from routing.models import SLIDERS, ApiKey, Cohort, Decision, PreferenceProfile, Usage
 from routing.providers import ChatCall, ProviderError, unusable_reason
@@ -53,12 +53,14 @@ class Routed:
     ranking: list[engine.Candidate]
 
 
-def decision_make(*, text: str, profile: str | None = None, preferences: dict[str, float] | None = None,
+def decision_make(*, text: str, context: str = "", tokens: int | None = None, profile: str | None = None,
+                  preferences: dict[str, float] | None = None,
                   constraints: dict[str, Any] | None = None, cohort: Cohort | None = None,
                   api_key: ApiKey | None = None, user: Any = None, strategy: str | None = None,
                   mode: str = Decision.Mode.DRY_RUN, output_tokens: int | None = None,
                   unavailable: frozenset[int] = frozenset(), save: bool = True) -> Routed:
-    """Route one request. With save=False the caller stores the decision (with what happened next)."""
+    """Route one request: `text`, or a conversation's latest message with its `context` and `tokens`
+    (see analyzer.routing_text). With save=False the caller stores the decision (with what happened next)."""
     started = time.perf_counter()
     if not text.strip():
         raise OptiRouteError("the request text is empty")
@@ -67,7 +69,7 @@ def decision_make(*, text: str, profile: str | None = None, preferences: dict[st
     hard = engine.Constraints.from_dict(constraints or {})
     if cohort is not None:
         hard = hard.merged(engine.Constraints.of_cohort(cohort))
-    analysis, vector = analyze(text)
+    analysis, vector = analyze(text, context=context, tokens=tokens)
     analysed = time.perf_counter()
     snapshot = snapshots.get()
     pool = snapshot.pools.get(cohort.pk) if cohort else None
@@ -215,24 +217,20 @@ def chat_prepare(*, request: ChatRequest, api_key: ApiKey) -> PreparedChat:
     left = budget_left(cohort)
     if left is not None:
         constraints["max_cost_usd"] = min(constraints.get("max_cost_usd", left), left)
-    text = request_text(request.messages)
+    said = routing_text(request.messages)
     call = ChatCall(model_id="", messages=request.messages, max_tokens=request.max_tokens,
                     temperature=request.temperature, timeout_s=settings.LLM_CALL_TIMEOUT_S)
     if request.model.startswith(PROFILE_PREFIX):
         profile = request.model[len(PROFILE_PREFIX):]
         routed = decision_make(
-            text=text, profile=None if profile == "auto" else profile, preferences=options.get("preferences"),
+            text=said.latest, context=said.context, tokens=said.tokens,
+            profile=None if profile == "auto" else profile, preferences=options.get("preferences"),
             constraints=constraints, cohort=cohort, api_key=api_key, strategy=options.get("strategy"),
             mode=Decision.Mode.CHAT, output_tokens=request.max_tokens or options.get("max_output_tokens"),
             unavailable=circuit.open_circuits(snapshots.get().models), save=False)
         chain = inference.chain_build(routed.ranking, allow_escalation=bool(options.get("allow_escalation")))
         return PreparedChat(routed.decision, chain, call, api_key)
-    return PreparedChat(*_pinned(request.model, text, cohort, api_key), call, api_key)
-
-
-def request_text(messages: list[dict[str, Any]]) -> str:
-    """What routing reads of a conversation: every message but the assistant's."""
-    return "\n".join(str(m.get("content") or "") for m in messages if m.get("role") != "assistant")
+    return PreparedChat(*_pinned(request.model, said.tokens, cohort, api_key), call, api_key)
 
 
 def named_model_for_cohort(name: str, cohort: Cohort) -> LLM:
@@ -250,11 +248,11 @@ def named_model_for_cohort(name: str, cohort: Cohort) -> LLM:
     return llm
 
 
-def _pinned(name: str, text: str, cohort: Cohort, api_key: ApiKey) -> tuple[Decision, inference.Chain]:
+def _pinned(name: str, tokens: int, cohort: Cohort, api_key: ApiKey) -> tuple[Decision, inference.Chain]:
     llm = named_model_for_cohort(name, cohort)
     decision = Decision(
         mode=Decision.Mode.CHAT, api_key=api_key, cohort=cohort, chosen_model=llm, strategy="pinned",
-        analysis={"tokens": estimate_tokens(text)}, explanation=f"The caller named {llm.name}; no routing.")
+        analysis={"tokens": tokens}, explanation=f"The caller named {llm.name}; no routing.")
     reason = unusable_reason(llm)
     chain = inference.Chain(models=[] if reason else [llm])
     if reason:
@@ -285,6 +283,8 @@ def _finish_decision(prepared: PreparedChat, llm: LLM | None, usage: Usage | Non
     decision.answered_by = llm
     decision.attempts = prepared.chain.attempts
     decision.notices = prepared.chain.notices
+    # Routing's own fallback (e.g. to generalists without evidence), then inference's.
+    decision.fallback_reason = "; ".join(r for r in (decision.fallback_reason, prepared.chain.fallback_reason) if r)
     recorder.record(decision, usage)
 
 

@@ -193,6 +193,21 @@ def bearer_client(raw: str) -> Any:
 
 
 @pytest.fixture
+def keyless_api(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A client of the default cohort on the starter catalog with no provider key set: only the
+    embedded local model can answer."""
+    from django.core.management import call_command
+
+    from registry.models import Provider
+    from routing.services import api_key_create
+
+    call_command("import_models")
+    for provider in Provider.objects.exclude(api_key_env=""):
+        monkeypatch.delenv(provider.api_key_env, raising=False)
+    return bearer_client(api_key_create(cohort_name=None)[1])
+
+
+@pytest.fixture
 def key() -> Any:
     """(ApiKey, raw key) of the default cohort."""
     from routing.services import api_key_create

