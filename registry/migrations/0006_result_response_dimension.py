@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0004_hnsw_ef_construction_200'),
+        ('registry', '0005_vector_extension_0_8'),
     ]
 
     operations = [
