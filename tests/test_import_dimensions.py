@@ -173,3 +173,15 @@ def test_it_stores_routerbench_responses(shared_data, tmp_path):
             stored = EvaluationResult.objects.get(prompt__external_id=row["sample_id"], llm__name=model)
             # The README: each response cell is a Python list literal holding one string.
             assert stored.response == ast.literal_eval(row[f"{model}|model_response"])[0]
+
+
+def test_it_refuses_a_routerbench_response_it_cannot_read(tmp_path):
+    header = "sample_id,prompt,eval_name,m1,m1|model_response,m1|total_cost\n"
+    (tmp_path / "tiny_train.csv").write_text(header + "a.1,\"['Say hi.']\",mbpp,1,\"['hi']\",0.001\n"
+                                                      "a.2,\"['Say bye.']\",mbpp,1,\"['bye\",0.001\n")
+
+    with pytest.raises(CommandError) as info:
+        call_command("import_evaluations", str(tmp_path), "--dataset", "rb", "--format", "routerbench")
+
+    assert "tiny_train.csv line 3: m1|model_response is not a readable list literal" in str(info.value)
+    assert not EvaluationResult.objects.exists()
