@@ -23,6 +23,8 @@ def test_a_person_chats_sees_who_answered_and_rates_it(live_server, provider, mo
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls below are still sync.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # The first routed request of a run trains the analyzer (seconds on a loaded 2-core machine).
+    expect.set_options(timeout=60_000)
     get_user_model().objects.create_user("ada", password="pw-ada-123")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
