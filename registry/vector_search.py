@@ -8,6 +8,7 @@ Python time than the index search costs the database.
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any
 
@@ -75,7 +76,9 @@ def nearest_train_ids(vector: Any, k: int, dataset_ids: tuple[int, ...] | None =
         rows = _search_with_beam(sql, params, max(SCOPED_EF_SEARCH, settings.HNSW_EF_SEARCH))
         if len(rows) < k:
             rows = _search_with_beam(sql, params, WIDE_EF_SEARCH)
-    return [(pid, 1.0 - distance) for pid, distance in rows]
+    # A stored zero vector (a prompt embedded before the embedder gave every non-empty text a
+    # direction) has no cosine distance: pgvector answers NaN, which is no evidence.
+    return [(pid, 1.0 - distance) for pid, distance in rows if not math.isnan(distance)]
 
 
 def _search_with_beam(sql: str, params: list[Any], ef_search: int) -> list[tuple[int, float]]:
