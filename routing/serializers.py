@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -39,6 +39,15 @@ class InputSerializer(serializers.Serializer):
         return shared
 
 
+class TextField(serializers.CharField):
+    """A string and only a string: DRF's CharField would take 42 as "42"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return cast(str, super().to_internal_value(data))
+
+
 class UnitFloat(serializers.FloatField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(min_value=0.0, max_value=1.0, **kwargs)
@@ -61,9 +70,9 @@ class ConstraintsSerializer(InputSerializer):
     max_cost_usd = serializers.FloatField(required=False, min_value=0.0)
     max_latency_ms = serializers.FloatField(required=False, min_value=0.0)
     min_context_window = serializers.IntegerField(required=False, min_value=1)
-    allowed_models = serializers.ListField(child=serializers.CharField(), required=False)
-    denied_models = serializers.ListField(child=serializers.CharField(), required=False)
-    licenses = serializers.ListField(child=serializers.CharField(), required=False)
+    allowed_models = serializers.ListField(child=TextField(), required=False)
+    denied_models = serializers.ListField(child=TextField(), required=False)
+    licenses = serializers.ListField(child=TextField(), required=False)
     local_only = serializers.BooleanField(required=False)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
@@ -78,10 +87,10 @@ class ConstraintsSerializer(InputSerializer):
 class RouteOptionsSerializer(InputSerializer):
     """Routing options: the body of /api/v1/route and the `optiroute` field of chat completions."""
 
-    profile = serializers.CharField(required=False)
+    profile = TextField(required=False)
     preferences = PreferencesSerializer(required=False)
     constraints = ConstraintsSerializer(required=False)
-    strategy = serializers.CharField(required=False)
+    strategy = TextField(required=False)
     max_output_tokens = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
 
 
@@ -93,8 +102,11 @@ class ContentField(serializers.Field):
         if isinstance(data, str):
             return data
         if isinstance(data, list) and all(isinstance(p, dict) for p in data):
-            return "".join(str(p.get("text", "")) for p in data if p.get("type") == "text")
-        raise serializers.ValidationError("content must be a string or a list of content parts")
+            texts = [p.get("text") for p in data if p.get("type") == "text"]
+            if all(isinstance(t, str) for t in texts):
+                return "".join(texts)
+        raise serializers.ValidationError(
+            "content must be a string or a list of content parts, whose text parts have a string text")
 
     def to_representation(self, value: Any) -> str:
         return str(value)
@@ -106,7 +118,7 @@ class ChatMessageSerializer(InputSerializer):
 
 
 class RouteInputSerializer(RouteOptionsSerializer):
-    prompt = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
+    prompt = TextField(required=False, trim_whitespace=False, allow_blank=True)
     messages = ChatMessageSerializer(many=True, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -157,7 +169,7 @@ class StreamOptionsSerializer(InputSerializer):
 
 
 class ChatCompletionInputSerializer(InputSerializer):
-    model = serializers.CharField(help_text="optiroute/auto, optiroute/<profile>, or a registered model's name")
+    model = TextField(help_text="optiroute/auto, optiroute/<profile>, or a registered model's name")
     messages = ChatMessageSerializer(many=True, allow_empty=False)
     stream = serializers.BooleanField(required=False, default=False)
     stream_options = StreamOptionsSerializer(required=False)
@@ -179,7 +191,7 @@ def _with_text(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class BatchRequestSerializer(InputSerializer):
-    custom_id = serializers.CharField(required=False, max_length=200)
+    custom_id = TextField(required=False, max_length=200)
     messages = ChatMessageSerializer(many=True, allow_empty=False)
 
     def validate_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -187,7 +199,7 @@ class BatchRequestSerializer(InputSerializer):
 
 
 class BatchInputSerializer(InputSerializer):
-    model = serializers.CharField(default="optiroute/auto",
+    model = TextField(default="optiroute/auto",
                                   help_text="optiroute/auto, optiroute/<profile>, or a registered model's name")
     requests = BatchRequestSerializer(many=True, allow_empty=False, max_length=10_000)
     optiroute = ChatOptionsSerializer(required=False)
