@@ -10,6 +10,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
+    # Without it, APPEND_SLASH answers a POST to /api/schema with a 500 in DEBUG.
+    path("api/schema", SchemaView.as_view()),
     path("console/", include("registry.urls")),
     path("", include("routing.urls")),
     path("", include("feedback.urls")),
