@@ -3,12 +3,16 @@ from __future__ import annotations
 import threading
 from typing import Any, cast
 
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import BindingDict
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from routing.models import SLIDERS
+
+MAX_TOKENS = 1_000_000
 
 
 class InputSerializer(serializers.Serializer):
@@ -91,12 +95,15 @@ class RouteOptionsSerializer(InputSerializer):
     preferences = PreferencesSerializer(required=False)
     constraints = ConstraintsSerializer(required=False)
     strategy = TextField(required=False)
-    max_output_tokens = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
+    max_output_tokens = serializers.IntegerField(required=False, min_value=1, max_value=MAX_TOKENS)
 
 
 @extend_schema_field(OpenApiTypes.STR)
 class ContentField(serializers.Field):
     """OpenAI message content: a string, or a list of parts of which the text parts count."""
+
+    # As for a CharField: Postgres stores neither NUL nor lone surrogates, the tokenizer takes no surrogates.
+    default_validators = [ProhibitNullCharactersValidator(), ProhibitSurrogateCharactersValidator()]
 
     def to_internal_value(self, data: Any) -> str:
         if isinstance(data, str):
@@ -173,8 +180,9 @@ class ChatCompletionInputSerializer(InputSerializer):
     messages = ChatMessageSerializer(many=True, allow_empty=False)
     stream = serializers.BooleanField(required=False, default=False)
     stream_options = StreamOptionsSerializer(required=False)
-    max_tokens = serializers.IntegerField(required=False, min_value=1, allow_null=True)
-    max_completion_tokens = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    max_tokens = serializers.IntegerField(required=False, min_value=1, max_value=MAX_TOKENS, allow_null=True)
+    max_completion_tokens = serializers.IntegerField(required=False, min_value=1, max_value=MAX_TOKENS,
+                                                     allow_null=True)
     temperature = serializers.FloatField(required=False, min_value=0.0, max_value=2.0, allow_null=True)
     optiroute = ChatOptionsSerializer(required=False)
 
