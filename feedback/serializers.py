@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from feedback.models import Feedback
@@ -10,6 +11,7 @@ from routing.serializers import TextField
 RATINGS: dict[str | int, int] = {"up": 1, "down": -1, 1: 1, -1: -1}
 
 
+@extend_schema_field({"oneOf": [{"type": "string", "enum": ["up", "down"]}, {"type": "integer", "enum": [1, -1]}]})
 class RatingField(serializers.ChoiceField):
     """"up" or "down" (1 and -1 are accepted too)."""
 
