@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from feedback.serializers import FeedbackInputSerializer, FeedbackOutputSerializer
 from feedback.services import feedback_record
+from optiroute.schema import error_responses
 from routing.auth import ApiKeyAuthentication
 
 
@@ -15,7 +16,8 @@ class FeedbackView(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
 
-    @extend_schema(request=FeedbackInputSerializer, responses={200: FeedbackOutputSerializer})
+    @extend_schema(request={"application/json": FeedbackInputSerializer},
+                   responses={200: FeedbackOutputSerializer, **error_responses(400, 401, 404, 409, 415)})
     def post(self, request: Request) -> Response:
         data = FeedbackInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -2,11 +2,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from feedback.models import Feedback
+from routing.serializers import TextField
+
+RATINGS: dict[str | int, int] = {"up": 1, "down": -1, 1: 1, -1: -1}
 
 
+@extend_schema_field({"oneOf": [{"type": "string", "enum": ["up", "down"]}, {"type": "integer", "enum": [1, -1]}]})
 class RatingField(serializers.ChoiceField):
     """"up" or "down" (1 and -1 are accepted too)."""
 
@@ -14,10 +19,10 @@ class RatingField(serializers.ChoiceField):
         super().__init__(choices=["up", "down"], **kwargs)
 
     def to_internal_value(self, data: Any) -> int:
-        aliases = {"up": 1, "down": -1, 1: 1, -1: -1}
-        if isinstance(data, bool) or data not in aliases:
+        # Only strings and integers can be a rating; a JSON object is unhashable, and True == 1.
+        if type(data) not in (str, int) or data not in RATINGS:
             self.fail("invalid_choice", input=data)
-        return aliases[data]
+        return RATINGS[data]
 
     def to_representation(self, value: Any) -> str:
         return "up" if value > 0 else "down"
@@ -26,7 +31,7 @@ class RatingField(serializers.ChoiceField):
 class FeedbackInputSerializer(serializers.Serializer):
     decision_id = serializers.UUIDField()
     rating = RatingField()
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    comment = TextField(required=False, allow_blank=True, max_length=2000, default="")
 
 
 class FeedbackOutputSerializer(serializers.ModelSerializer):

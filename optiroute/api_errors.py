@@ -1,9 +1,12 @@
-"""One domain error type for the whole API, mapped to HTTP in one place."""
+"""One domain error type for the whole API, mapped to HTTP in one place; every error under the
+API's paths answers JSON in one shape: {"error": {"message", "type", "code"}}."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -47,3 +50,49 @@ def _flatten(message: Any) -> str:
     if isinstance(message, list):
         return " ".join(_flatten(item) for item in message)
     return str(message)
+
+
+API_PREFIXES = ("/api/", "/v1/")
+# Headers of an error response that tell the client what to do next.
+_KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+
+
+class JsonErrorsMiddleware:
+    """Answers the API's errors that no DRF view shaped, in the API's JSON shape.
+
+    DRF views answer their own errors through `exception_handler`. What happens outside them
+    would get Django's HTML pages: a path no view matches (a 404 page, or in DEBUG the URL list),
+    and an exception escaping a view or the rendering of its response (a 500 page, or in DEBUG
+    the traceback). Django has already logged the exception when its response comes through
+    here; the client is told only the status. Paths outside the API keep Django's pages.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (response.status_code < 400 or not request.path_info.startswith(API_PREFIXES)
+                or response.get("Content-Type", "").startswith("application/json")):
+            return response
+        return _json_error(request, response)
+
+
+def _json_error(request: HttpRequest, original: HttpResponse) -> JsonResponse:
+    status = original.status_code
+    phrase = original.reason_phrase.lower()
+    code = phrase.replace(" ", "_").replace("-", "_")
+    if status == 404:
+        message = f"no API endpoint at {request.path}; GET /api/schema/ lists them"
+    elif status == 405:
+        message = f"method {request.method} is not allowed on {request.path}"
+    elif status >= 500:
+        message = "internal server error; it has been logged"
+    else:
+        message = phrase
+    kind = "server_error" if status >= 500 else "invalid_request"
+    response = JsonResponse({"error": {"message": message, "type": kind, "code": code}}, status=status)
+    for header in _KEPT_HEADERS:
+        if header in original:
+            response[header] = original[header]
+    return response

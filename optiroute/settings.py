@@ -90,6 +90,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "optiroute.api_errors.JsonErrorsMiddleware",  # first: it sees every other layer's errors
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -200,6 +201,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "OptiRoute API",
     "DESCRIPTION": "Routes each LLM request to the model that best fits its user's preferences.",
     "VERSION": "0.1.0",
+    # JSON Schema proper: the request bodies' rules need `contains` and `const`.
+    "OAS_VERSION": "3.1.0",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "optiroute.schema.require_request_bodies"],
 }
 
 LOGGING = {

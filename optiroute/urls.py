@@ -3,13 +3,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from optiroute.schema import SchemaView
+from optiroute.schema import SchemaAliasView, SchemaView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
+    path("api/schema", SchemaAliasView.as_view()),
     path("console/", include("registry.urls")),
     path("", include("routing.urls")),
     path("", include("feedback.urls")),

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, cast
@@ -65,6 +66,7 @@ FloatMatrix = npt.NDArray[np.float32]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
 _WORD_CACHE_LIMIT = 200_000
+_CHAR_CACHE_LIMIT = 20_000
 
 
 def minilm_path() -> Path:
@@ -256,21 +258,53 @@ class StaticEmbedder:
         self._is_special[self._special_ids[self._special_ids < len(self._matrix)]] = True
         self._special_tokens = [t for t in (self._tokenizer.id_to_token(int(i)) for i in self._special_ids) if t]
         self._word_ids: dict[str, list[int]] = {}
+        self._char_ids: dict[str, list[int]] = {}
 
     def encode(self, texts: list[str]) -> FloatMatrix:
         """Return an (n, 384) float32 array of L2-normalised rows.
 
-        A text with no usable token (empty or only special tokens) gets a zero row, which
-        has cosine similarity 0 with everything rather than a made-up direction.
+        Only the empty text gets a zero row. A zero vector has no cosine similarity with
+        anything (pgvector answers NaN), so a non-empty text in which the tokenizer finds no
+        usable token is embedded character by character instead (see _character_ids).
         """
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         if not texts:
             return out
         for row, text in enumerate(texts):
             ids = self._content_ids(self._token_ids(text))
+            if not ids.size and text:
+                ids = self._content_ids(self._character_ids(text))
             if ids.size:
                 out[row] = self._matrix[ids].sum(axis=0)
         return _l2_normalise(out)
+
+    def _character_ids(self, text: str) -> list[int]:
+        """Ids for a text of which the tokenizer knows no token: each character's own token, or,
+        for a character outside the vocabulary, the words of its Unicode name.
+
+        Emoji, the CJK characters missing from MiniLM's vocabulary and words longer than
+        WordPiece's 100 characters ("xxx...x") are all one [UNK], whose row is zero. Only such
+        texts come here, so the vector of every other text (and of every prompt already stored)
+        stays as it was. Whitespace counts only in a text of nothing else.
+        """
+        chars = [c for c in text if not c.isspace()] or list(text)
+        if len(chars) > self.head_tokens + self.tail_tokens:  # each character gives at least one id
+            chars = chars[: self.head_tokens] + chars[len(chars) - self.tail_tokens :]
+        return [i for c in chars for i in self._ids_of_character(c)]
+
+    def _ids_of_character(self, char: str) -> list[int]:
+        ids = self._char_ids.get(char)
+        if ids is None:
+            if len(self._char_ids) >= _CHAR_CACHE_LIMIT:
+                self._char_ids.clear()
+            ids = self._content_ids(self._tokenizer.encode(char, add_special_tokens=False).ids).tolist()
+            if not ids:
+                # Unicode names are ASCII words the vocabulary knows ("grinning face"); the
+                # characters without one (controls, unassigned) are named by their code point.
+                name = unicodedata.name(char, f"U+{ord(char):04X}").lower()
+                ids = self._content_ids(self._tokenizer.encode(name, add_special_tokens=False).ids).tolist()
+            self._char_ids[char] = ids
+        return ids
 
     def _token_ids(self, text: str) -> list[int]:
         """The tokenizer's ids for `text`, without special tokens.

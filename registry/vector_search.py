@@ -8,6 +8,7 @@ Python time than the index search costs the database.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,7 +84,9 @@ def nearest_train_ids(vector: Any, k: int, dataset_ids: tuple[int, ...] | None =
     sql, params = _statement(vector, k, dataset_ids)
     with _scan_settings(dataset_ids):
         rows = _search(sql, params)
-    return [(pid, 1.0 - distance) for pid, distance in rows]
+    # A stored zero vector (a prompt embedded before the embedder gave every non-empty text a
+    # direction) has no cosine distance: pgvector answers NaN, which is no evidence.
+    return [(pid, 1.0 - distance) for pid, distance in rows if not math.isnan(distance)]
 
 
 @contextmanager

@@ -3,14 +3,16 @@ from __future__ import annotations
 import uuid
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from optiroute.schema import error_responses
 from routing.auth import ApiKeyAuthentication
 from routing.batch import batch_create, batch_results, batch_summary, get_batch_for_key
 from routing.serializers import (
+    CHAT_EVENT,
     BatchInputSerializer,
     BatchOutputSerializer,
     BatchResultsSerializer,
@@ -28,7 +30,8 @@ class RouteView(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
 
-    @extend_schema(request=RouteInputSerializer, responses={200: DecisionSerializer})
+    @extend_schema(request={"application/json": RouteInputSerializer},
+                   responses={200: DecisionSerializer, **error_responses(400, 401, 415, 422)})
     def post(self, request: Request) -> Response:
         data = RouteInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -45,7 +48,10 @@ class ChatCompletionsView(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
 
-    @extend_schema(request=ChatCompletionInputSerializer, responses={200: ChatCompletionOutputSerializer})
+    @extend_schema(request={"application/json": ChatCompletionInputSerializer},
+                   responses={(200, "application/json"): ChatCompletionOutputSerializer,
+                              (200, "text/event-stream"): OpenApiResponse(CHAT_EVENT, "with stream: true"),
+                              **error_responses(400, 401, 403, 404, 415, 422, 429, 502)})
     def post(self, request: Request) -> Response | StreamingHttpResponse:
         data = ChatCompletionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -72,7 +78,7 @@ class ModelsView(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
 
-    @extend_schema(responses={200: ModelListSerializer})
+    @extend_schema(responses={200: ModelListSerializer, **error_responses(401)})
     def get(self, request: Request) -> Response:
         return Response({"object": "list", "data": models_for_key(api_key=request.auth)})
 
@@ -82,7 +88,8 @@ class BatchCreateView(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
 
-    @extend_schema(request=BatchInputSerializer, responses={202: BatchOutputSerializer})
+    @extend_schema(request={"application/json": BatchInputSerializer},
+                   responses={202: BatchOutputSerializer, **error_responses(400, 401, 403, 404, 415)})
     def post(self, request: Request) -> Response:
         data = BatchInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -97,7 +104,7 @@ class BatchDetailView(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
 
-    @extend_schema(responses={200: BatchOutputSerializer})
+    @extend_schema(responses={200: BatchOutputSerializer, **error_responses(401, 404)})
     def get(self, request: Request, batch_id: uuid.UUID) -> Response:
         return Response(batch_summary(get_batch_for_key(request.auth, batch_id)))
 
@@ -107,7 +114,7 @@ class BatchResultsView(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
 
-    @extend_schema(responses={200: BatchResultsSerializer})
+    @extend_schema(responses={200: BatchResultsSerializer, **error_responses(401, 404)})
     def get(self, request: Request, batch_id: uuid.UUID) -> Response:
         batch = get_batch_for_key(request.auth, batch_id)
         return Response({"object": "list", "data": batch_results(batch)})

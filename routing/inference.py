@@ -1,8 +1,9 @@
 """Calling the chosen model: timeouts, retries on retryable errors, fallbacks, circuit breaker.
 
 A fallback is the next-best candidate of the same decision, so it already meets every hard
-constraint and the budget; it is never pricier than the chosen model unless the caller
-allowed escalation, and every switch is reported to the caller as a notice.
+constraint and the budget; it is never pricier than the best candidate that can be called (the
+chosen model, unless that one is known only from evaluation data or lacks credentials) unless
+the caller allowed escalation, and every switch is reported to the caller as a notice.
 """
 
 from __future__ import annotations
@@ -46,12 +47,14 @@ def chain_build(ranking: list[Candidate], *, allow_escalation: bool) -> Chain:
     """The chosen model, then the next-best candidates that can be called, cheapest escalation excluded."""
     chosen = ranking[0]
     chain = Chain(models=[])
+    reference: Candidate | None = None  # the best candidate that can be called: fallbacks are not pricier
     for candidate in ranking:
         reason = unusable_reason(candidate.llm)
         if reason:
             chain.attempts.append({"model": candidate.llm.name, "outcome": "skipped", "error": reason})
             continue
-        if candidate.cost_usd > chosen.cost_usd and not allow_escalation:
+        reference = reference or candidate
+        if candidate.cost_usd > reference.cost_usd and not allow_escalation:
             chain.attempts.append({"model": candidate.llm.name, "outcome": "skipped",
                                    "error": "pricier than the chosen model (escalation not allowed)"})
             continue

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from optiroute.api_errors import OptiRouteError
 from registry.embedder import get_embedder
-from registry.models import LLM
+from registry.models import LLM, Provider
 from registry.services import estimate_tokens
 from routing import circuit, engine, inference
 from routing.analyzer import analyze, routing_text
@@ -229,6 +229,11 @@ def chat_prepare(*, request: ChatRequest, api_key: ApiKey) -> PreparedChat:
             mode=Decision.Mode.CHAT, output_tokens=request.max_tokens or options.get("max_output_tokens"),
             unavailable=circuit.open_circuits(snapshots.get().models), save=False)
         chain = inference.chain_build(routed.ranking, allow_escalation=bool(options.get("allow_escalation")))
+        if not chain.models and all(c.llm.provider.kind == Provider.Kind.EVALUATION for c in routed.ranking):
+            # Nothing can fail upstream: the models that fit this request are evidence, not answerers.
+            raise engine.RoutingError("no model that can be called fits this request; those that fit are known only "
+                                      f"from evaluation data: {', '.join(c.llm.name for c in routed.ranking)}",
+                                      details={"excluded": routed.decision.excluded})
         return PreparedChat(routed.decision, chain, call, api_key)
     return PreparedChat(*_pinned(request.model, said.tokens, cohort, api_key), call, api_key)
 
