@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from feedback.serializers import FeedbackInputSerializer, FeedbackOutputSerializer
 from feedback.services import feedback_record
 from optiroute.schema import error_responses
-from routing.auth import ApiKeyAuthentication
+from routing.access.auth import ApiKeyAuthentication
 
 
 class FeedbackView(APIView):

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from feedback.models import Feedback
-from routing.serializers import TextField
+from routing.gateway.serializers import TextField
 
 RATINGS: dict[str | int, int] = {"up": 1, "down": -1, 1: 1, -1: -1}
 

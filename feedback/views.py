@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from feedback.services import feedback_record
 from optiroute.api_errors import OptiRouteError
-from routing.services import get_chat_key_for_user
+from routing.access.keys import get_chat_key_for_user
 
 RATINGS = {"up": 1, "down": -1}
 

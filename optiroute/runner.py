@@ -62,24 +62,17 @@ def prepare() -> dict[str, str]:
 
 def _development_key() -> str:
     try:
-        from routing.services import api_key_create
+        from routing.access.keys import api_key_create
     except ImportError:
         return ""
     return api_key_create(cohort_name=None, label="make run development key")[1]
 
 
 def gunicorn_command(host: str, port: int, *extra: str) -> list[str]:
-    """How `make run` serves the web app (scripts/bench_gateway.py measures exactly this).
-
-    WEB_WORKERS processes (default: one per CPU) of WEB_THREADS threads (default 8): routing is
-    CPU-bound Python, so processes, not threads, are what use the cores; and a kept-alive
-    client connection stays with the worker that accepted it, so a worker needs a thread for
-    each connection it may hold (fewer threads measured worse tail latency at concurrency 8).
-    """
-    workers = os.environ.get("WEB_WORKERS") or str(os.cpu_count() or 2)
-    threads = os.environ.get("WEB_THREADS") or "8"
-    return [sys.executable, "-m", "gunicorn", "optiroute.wsgi", "--config", "python:optiroute.gunicorn_hooks",
-            "--bind", f"{host}:{port}", "--workers", workers, "--threads", threads, "--timeout", "120", *extra]
+    """How `make run` serves the web app, configured as in production (optiroute.gunicorn_conf);
+    scripts/bench_gateway.py measures exactly this."""
+    return [sys.executable, "-m", "gunicorn", "optiroute.wsgi", "--config", "python:optiroute.gunicorn_conf",
+            "--bind", f"{host}:{port}", *extra]
 
 
 def main() -> None:

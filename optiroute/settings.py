@@ -132,9 +132,11 @@ if "host" in _db_options:  # unix-socket URLs (the embedded server) carry the ho
 # An HNSW search returns at most ef_search rows: keep it above routing's k (50 neighbours).
 # At 64 it finds 99.6% of the exact 50 nearest train prompts over both datasets of
 # ../shared/data. A search scoped to some datasets (the evaluation's) is an iterative index
-# scan with a wider first beam (registry.vector_search).
+# scan with a wider first beam (registry.vector_search). Every search is an iterative scan
+# (pgvector 0.8): rows the beam finds but the query may not return (deleted by a re-import, not
+# yet vacuumed) never leave it short of k; it goes on past the beam only then.
 HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 64, 50)
-_db_options["options"] = f"-c hnsw.ef_search={HNSW_EF_SEARCH}"
+_db_options["options"] = f"-c hnsw.ef_search={HNSW_EF_SEARCH} -c hnsw.iterative_scan=relaxed_order"
 
 REDIS_URL = env_str("REDIS_URL")
 if not REDIS_URL and not env_bool("OPTIROUTE_NO_BROKER", False):

@@ -30,18 +30,13 @@ from registry.models import (
     Provider,
 )
 from registry.signals import evaluations_imported
+from registry.tokens import DEFAULT_OUTPUT_TOKENS, estimate_tokens
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]
-CHARS_PER_TOKEN = 4
-# Where a result has neither cost nor tokens, the answer's length is unknown too: assume this.
-DEFAULT_OUTPUT_TOKENS = 256
 PROVIDER_KINDS = {k.value for k in Provider.Kind}
 
-
-def estimate_tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
 
 
 @dataclass

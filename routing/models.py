@@ -15,8 +15,8 @@ from django.utils import timezone
 from pgvector.django import VectorField
 
 from registry.models import EMBEDDING_DIMS, LLM
-from routing.constraints import CONSTRAINTS_HELP, WEIGHTS_HELP, validate_constraints, validate_weights
-from routing.constraints import SLIDERS as SLIDERS  # imported from here by the API and services
+from routing.rules import CONSTRAINTS_HELP, WEIGHTS_HELP, validate_constraints, validate_weights
+from routing.rules import SLIDERS as SLIDERS  # imported from here by the API and services
 
 
 class PreferenceProfile(models.Model):
@@ -90,7 +90,7 @@ class ApiKey(models.Model):
         return cls.PREFIX + secrets.token_urlsafe(32)
 
     def revoke(self) -> None:
-        from routing.auth import forget  # the authentication cache of this process
+        from routing.access.auth import forget  # the authentication cache of this process
 
         self.revoked_at = timezone.now()
         self.save(update_fields=["revoked_at"])
@@ -114,13 +114,13 @@ class AnalyzerVersion(models.Model):
 
 
 class EstimatorVersion(models.Model):
-    """Per-model success models (routing.quality) fitted on every train-split result."""
+    """Per-model success models (routing.learning.quality) fitted on every train-split result."""
 
     created_at = models.DateTimeField(auto_now_add=True)
     embedder = models.CharField(max_length=100)
     artifact = models.BinaryField()
     llm_ids = models.JSONField(default=list)  # the artifact's model columns, in order
-    # The k-NN strategy's shrinkage factor per evidence scope (routing.estimator.fit_shrinkage).
+    # The k-NN strategy's shrinkage factor per evidence scope (routing.learning.estimator.fit_shrinkage).
     knn_shrinkage = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict)
     training_hash = models.CharField(max_length=64, db_index=True)

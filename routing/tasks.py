@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from routing.analyzer import analyzer_train
+from routing.analysis.training import analyzer_train
 
 
 @shared_task
@@ -14,7 +14,7 @@ def analyzer_train_task() -> int:
 @shared_task
 def estimator_train_task() -> int | None:
     """Refit the per-model success models; unchanged evidence returns the latest version."""
-    from routing.estimator import estimator_train
+    from routing.learning.estimator import estimator_train
 
     version = estimator_train()
     return version.pk if version else None
@@ -23,7 +23,7 @@ def estimator_train_task() -> int | None:
 @shared_task(acks_late=True)
 def batch_run_task(batch_id: str) -> None:
     """Route a batch's sample and queue its chunks; safe to repeat."""
-    from routing.batch import batch_run
+    from routing.batches.services import batch_run
 
     batch_run(batch_id=batch_id)
 
@@ -31,7 +31,7 @@ def batch_run_task(batch_id: str) -> None:
 @shared_task(acks_late=True)
 def batch_chunk_task(batch_id: str, start: int) -> int:
     """Answer one chunk of a batch; items already claimed or answered are left alone."""
-    from routing.batch import STALE_CLAIM, batch_chunk_run, chunk_unfinished
+    from routing.batches.services import STALE_CLAIM, batch_chunk_run, chunk_unfinished
 
     answered = batch_chunk_run(batch_id=batch_id, start=start)
     if chunk_unfinished(batch_id=batch_id, start=start):

@@ -27,8 +27,8 @@ django.setup()
 
 from optiroute.runner import gunicorn_command  # noqa: E402
 from registry.models import LLM, Provider  # noqa: E402
+from routing.access.keys import api_key_create  # noqa: E402
 from routing.models import Cohort, Decision  # noqa: E402
-from routing.services import api_key_create  # noqa: E402
 
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 # Timed calls per point: a p95 read off 400 calls rests on its 20 slowest, and moved by a third

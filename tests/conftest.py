@@ -19,7 +19,7 @@ SHARED_DATA = Path(os.environ.get("OPTIROUTE_SHARED_DATA", ROOT.parent / "shared
 
 @pytest.fixture(autouse=True)
 def synchronous_decisions(settings: Any) -> None:
-    """Tests read decisions right after making them (tests/test_decision_recorder covers the async path)."""
+    """Tests read decisions right after making them (tests/routing/test_decision_recorder.py covers the async path)."""
     settings.OPTIROUTE_ASYNC_DECISION_WRITES = False
 
 
@@ -27,14 +27,14 @@ def synchronous_decisions(settings: Any) -> None:
 def fresh_routing_state() -> Iterator[None]:
     """Each test sees its own registry: drop the in-process snapshot, analyzer, estimator and
     circuit state (each test rolls back the versions it trained)."""
-    from routing import circuit
-    from routing.analyzer import _cache as analyzers
-    from routing.estimator import estimators
-    from routing.snapshot import snapshots
+    from routing.analysis.serving import analyzers
+    from routing.engine.snapshot import snapshots
+    from routing.inference.circuit import breaker
+    from routing.learning.estimator import estimators
 
     for cache in (snapshots, analyzers, estimators):
         cache.clear()
-    circuit.reset()
+    breaker.reset()
     yield
     for cache in (snapshots, analyzers, estimators):
         cache.clear()
@@ -199,7 +199,7 @@ def keyless_api(monkeypatch: pytest.MonkeyPatch) -> Any:
     from django.core.management import call_command
 
     from registry.models import Provider
-    from routing.services import api_key_create
+    from routing.access.keys import api_key_create
 
     call_command("import_models")
     for provider in Provider.objects.exclude(api_key_env=""):
@@ -210,7 +210,7 @@ def keyless_api(monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.fixture
 def key() -> Any:
     """(ApiKey, raw key) of the default cohort."""
-    from routing.services import api_key_create
+    from routing.access.keys import api_key_create
 
     return api_key_create(cohort_name=None, label="test")
 

@@ -6,8 +6,8 @@ Usage (always niced: the machine is shared):
   HF_HUB_OFFLINE=1 nice -n 19 .venv/bin/python scripts/experiments/cost_study.py test --dataset routerbench --variants a,b
 
 Read-only: nothing is written to the database. Train-split CV uses in-memory arrays only
-(evidence matrices from routing.snapshot, prompt embeddings from registry_prompt); the test
-split is touched only by `test`, through routing.evaluation's own functions.
+(evidence matrices from routing.engine.snapshot, prompt embeddings from registry_prompt); the test
+split is touched only by `test`, through routing.evaluation.harness's own functions.
 """
 
 from __future__ import annotations
@@ -30,9 +30,13 @@ django.setup()
 import numpy as np  # noqa: E402
 
 from registry.models import Dataset, Prompt  # noqa: E402
-from registry.services import estimate_tokens  # noqa: E402
-from routing import engine, quality  # noqa: E402
-from routing.snapshot import snapshots  # noqa: E402
+from registry.tokens import estimate_tokens  # noqa: E402
+from routing import pipeline  # noqa: E402
+from routing.engine import estimate as engine_estimate  # noqa: E402
+from routing.engine import request as engine_request  # noqa: E402
+from routing.engine import scoring, strategies  # noqa: E402
+from routing.engine.snapshot import snapshots  # noqa: E402
+from routing.learning import quality  # noqa: E402
 
 K = quality.NEIGHBOURS
 TEMP = quality.SIMILARITY_TEMPERATURE
@@ -57,7 +61,7 @@ class TrainData:
 
 
 def load_train(name: str) -> TrainData:
-    from routing.analyzer import _cache as analyzer_cache
+    from routing.analysis.serving import analyzers as analyzer_cache
 
     ds = Dataset.objects.get(name=name)
     ev = snapshots.get().evidence
@@ -223,7 +227,7 @@ def cmd_costcv(args: argparse.Namespace) -> None:
 def set_baselines(D: TrainData) -> float:
     """D.best_name, best_q, best_c: the best single model (highest mean score), its quality and its
     cost per 1k; returns
-    engine.rank's cost reference, the priciest model's typical call."""
+    scoring.rank's cost reference, the priciest model's typical call."""
     means = np.nanmean(D.S, 0)
     best = int(np.argmax(means))
     D.best_q, D.best_c = float(means[best]), 1000 * float(np.nanmean(D.C[:, best]))  # type: ignore[attr-defined]
@@ -233,7 +237,7 @@ def set_baselines(D: TrainData) -> float:
 
 def sweep_grid() -> np.ndarray:
     """The evaluation's cost-weight grid (routing.evaluation._sweep)."""
-    from routing.evaluation import SWEEP_POINTS
+    from routing.evaluation.harness import SWEEP_POINTS
     return np.unique(np.r_[np.linspace(0.0, 1.0, SWEEP_POINTS), np.geomspace(1e-4, 0.1, 40)])
 
 
@@ -258,7 +262,7 @@ def knn_quality(D: TrainData, q: np.ndarray, e: np.ndarray, st: dict[str, np.nda
 
 
 def cost_scores(cost: np.ndarray, reference: float, alpha: float) -> np.ndarray:
-    """engine.rank's cost score: alpha * linear vs reference + (1 - alpha) * per-request log scale."""
+    """scoring.rank's cost score: alpha * linear vs reference + (1 - alpha) * per-request log scale."""
     lin = np.maximum(0.0, 1.0 - cost / reference)
     lc = np.log(np.maximum(cost, 1e-9))
     lo, hi = lc.min(1, keepdims=True), lc.max(1, keepdims=True)
@@ -296,7 +300,7 @@ def frontier(choices: np.ndarray, S: np.ndarray, C: np.ndarray) -> tuple[np.ndar
 
 
 def aiq_of(quality: np.ndarray, cost: np.ndarray) -> float:
-    from routing.evaluation import Outcome, aiq
+    from routing.evaluation.harness import Outcome, aiq
     return aiq([Outcome(float(a), float(b)) for a, b in zip(quality, cost)])
 
 
@@ -498,14 +502,14 @@ def cmd_decisioncv(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------ test split, through routing.evaluation
 
 
-def rank_lagrangian(candidates: list[engine.Candidate], weights: dict[str, float]) -> list[engine.Candidate]:
-    """engine.rank with the cost score linear in expected dollars and not clipped at 0, so that
+def rank_lagrangian(candidates: list[engine_request.Candidate], weights: dict[str, float]) -> list[engine_request.Candidate]:
+    """scoring.rank with the cost score linear in expected dollars and not clipped at 0, so that
     (1-w)*quality + w*cost ranks exactly as quality - lambda*dollars, lambda = w/((1-w)*reference)."""
     if not candidates:
         return []
     reference = max(c.typical_cost_usd for c in candidates) or 1.0
     cost = {c.llm.id: 1.0 - c.cost_usd / reference for c in candidates}
-    latency = engine.inverted_log_scale({c.llm.id: c.latency_ms for c in candidates})
+    latency = scoring.inverted_log_scale({c.llm.id: c.latency_ms for c in candidates})
     total_weight = sum(weights.values()) or 1.0
     for c in candidates:
         c.scores = {"accuracy": c.quality, "cost": cost[c.llm.id], "latency": latency[c.llm.id], **c.declared}
@@ -513,7 +517,7 @@ def rank_lagrangian(candidates: list[engine.Candidate], weights: dict[str, float
     return sorted(candidates, key=lambda c: (-c.utility, c.cost_usd, c.llm.name))
 
 
-_ORIGINAL = {"rank": engine.rank, "costs": engine._neighbour_costs}
+_ORIGINAL = {"rank": scoring.rank, "costs": engine_estimate.neighbour_costs}
 
 
 def _mean_neighbour_costs(models, request, snapshot, neighbours):  # type: ignore[no-untyped-def]
@@ -522,7 +526,7 @@ def _mean_neighbour_costs(models, request, snapshot, neighbours):  # type: ignor
     out = {}
     for j, llm in enumerate(models):
         col = costs[:, j][~np.isnan(costs[:, j])]
-        out[llm.id] = float(col.mean()) if len(col) else engine._expected_cost(llm, request, snapshot)
+        out[llm.id] = float(col.mean()) if len(col) else costs.expected_cost(llm, request, snapshot)
     return out
 
 
@@ -560,19 +564,19 @@ def _length_model_costs_factory(dataset: str):  # type: ignore[no-untyped-def]
 
 
 def run_eval(dataset: str, variant: str) -> dict:
-    from routing import evaluation
-    engine.rank = _ORIGINAL["rank"]
-    engine._neighbour_costs = _ORIGINAL["costs"]
+    from routing.evaluation import harness as evaluation
+    scoring.rank = _ORIGINAL["rank"]
+    engine_estimate.neighbour_costs = _ORIGINAL["costs"]
     if "lagr" in variant:
-        engine.rank = rank_lagrangian
+        scoring.rank = rank_lagrangian
     if "meancost" in variant:
-        engine._neighbour_costs = _mean_neighbour_costs
+        engine_estimate.neighbour_costs = _mean_neighbour_costs
     if "lencost" in variant:
-        engine._neighbour_costs = _length_model_costs_factory(dataset)
+        engine_estimate.neighbour_costs = _length_model_costs_factory(dataset)
     t0 = time.time()
     report = evaluation.evaluate(dataset_name=dataset, strategies=["knn"])
-    engine.rank = _ORIGINAL["rank"]
-    engine._neighbour_costs = _ORIGINAL["costs"]
+    scoring.rank = _ORIGINAL["rank"]
+    engine_estimate.neighbour_costs = _ORIGINAL["costs"]
     t = report["targets"]["knn"]
     return {"dataset": dataset, "variant": variant, "r50": t["quality_ratio_at_50pct_cost"],
             "r20": t["quality_ratio_at_20pct_cost"], "aiq": report["strategies"]["knn"]["aiq"],
@@ -587,7 +591,7 @@ def cmd_test(args: argparse.Namespace) -> None:
 def test_decisions(dataset: str, variants: dict[str, tuple]) -> dict:
     """Like evaluation.evaluate for knn, but estimates once and applies several (rank, grid, cost)
     variants; labels are read after every decision is made. Returns per-variant choice matrices."""
-    from routing import evaluation
+    from routing.evaluation import harness as evaluation
     ds = Dataset.objects.get(name=dataset)
     evaluation.analyzer_train()
     evaluation.estimator_train()
@@ -599,9 +603,9 @@ def test_decisions(dataset: str, variants: dict[str, tuple]) -> dict:
     requests = evaluation._requests(ds, prompts)
     out = {}
     for name, (rank_fn, grid, cost_fn) in variants.items():
-        engine._neighbour_costs = cost_fn or _ORIGINAL["costs"]
-        ests = [engine.estimate(r, snapshot, engine.STRATEGIES["knn"]) for r in requests]
-        engine._neighbour_costs = _ORIGINAL["costs"]
+        engine_estimate.neighbour_costs = cost_fn or _ORIGINAL["costs"]
+        ests = [pipeline.estimates_for(r, snapshot, strategies.STRATEGIES["knn"]) for r in requests]
+        engine_estimate.neighbour_costs = _ORIGINAL["costs"]
         choices = np.array([[rank_fn(e.candidates, {"accuracy": 1.0 - w, "cost": w})[0].llm.id for e in ests]
                             for w in grid])
         out[name] = choices

@@ -5,7 +5,7 @@ Usage (always niced, one process: the machine is shared):
   nice -n 19 .venv/bin/python scripts/experiments/estimator_study.py test --dataset routerbench --variants baseline,best
 
 Reuses cost_study's in-memory CV machinery: 5 folds of the TRAIN split (one fold queries, the
-rest evidence), numpy copy of KnnStrategy, the evaluation's cost-weight grid, and engine.rank's
+rest evidence), numpy copy of KnnStrategy, the evaluation's cost-weight grid, and scoring.rank's
 pure Lagrangian (cost score 1 - $/reference, unclipped). Every variant is paired with the
 baseline on the same seeds/folds; deltas are reported as mean +- sd over seeds, plus a paired
 bootstrap over prompts (sampling noise of the data set itself). Read-only: nothing is written.
@@ -29,7 +29,8 @@ sys.modules["cost_study"] = cs
 _spec.loader.exec_module(cs)  # type: ignore[union-attr]  (also runs django.setup())
 
 from registry.models import Prompt  # noqa: E402
-from routing import engine, quality  # noqa: E402
+from routing.engine import strategies  # noqa: E402
+from routing.learning import quality  # noqa: E402
 
 KMAX = 100
 
@@ -38,7 +39,7 @@ KMAX = 100
 
 
 def load(name: str):  # type: ignore[no-untyped-def]
-    from routing.analyzer import _cache as analyzer_cache
+    from routing.analysis.serving import analyzers as analyzer_cache
     D = cs.load_train(name)
     dom = dict(Prompt.objects.filter(id__in=list(D.ids)).values_list("id", "domain"))
     D.domain = np.array([dom[i] for i in D.ids], dtype=object)
@@ -145,7 +146,7 @@ def cost_med(f: Fold, k: int = 50) -> np.ndarray:
 
 
 def learned_parts(D, f: Fold, lr_c: float = 3.0) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
-    """routing.quality fitted on the evidence folds only: (regression part, full learned estimate)."""
+    """routing.learning.quality fitted on the evidence folds only: (regression part, full learned estimate)."""
     model = quality.fit(D.X[f.e], D.S[f.e], {"lr_c": lr_c})
     hp = model.hyperparameters
     reg = quality._sigmoid(D.X[f.q].astype(np.float64) @ model.coef.T + model.intercept)
@@ -196,7 +197,7 @@ def stack_len(D, f: Fold, base_q: np.ndarray, k=50, temp=0.05, ps=2.0) -> np.nda
 
 
 def route(D, Q: np.ndarray, C: np.ndarray, ref: float, grid: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """(points, n) choices with engine.rank's pure Lagrangian (cost score 1 - $/ref), cheaper on ties."""
+    """(points, n) choices with scoring.rank's pure Lagrangian (cost score 1 - $/ref), cheaper on ties."""
     return cs.decide(Q, C, grid, "lin_unclipped", ref, 1.0)
 
 
@@ -290,7 +291,7 @@ def variants_for(D, f: Fold, seed_cache: dict, stage: str) -> dict[str, tuple[np
 def cmd_cv(args: argparse.Namespace) -> None:
     D = load(args.dataset)
     n, m = D.S.shape
-    ref = cs.set_baselines(D)  # engine.rank's reference: the priciest model's typical call
+    ref = cs.set_baselines(D)  # scoring.rank's reference: the priciest model's typical call
     grid = cs.sweep_grid()
     t0 = time.time()
     # a typical top similarity (adaptive prior strength reference): median over a LOO pass
@@ -346,7 +347,7 @@ def cmd_cv(args: argparse.Namespace) -> None:
 
 
 class BlendStrategy:
-    """The recommended change: KnnStrategy's estimate averaged with LearnedStrategy's (routing.quality)."""
+    """The recommended change: KnnStrategy's estimate averaged with LearnedStrategy's (routing.learning.quality)."""
 
     name = "knn"
 
@@ -354,30 +355,30 @@ class BlendStrategy:
         self.weight = weight
 
     def quality(self, request, models, snapshot, neighbours):  # type: ignore[no-untyped-def]
-        knn = engine.KnnStrategy().quality(request, models, snapshot, neighbours)
-        learned = engine.LearnedStrategy().quality(request, models, snapshot, neighbours)
+        knn = strategies.KnnStrategy().quality(request, models, snapshot, neighbours)
+        learned = strategies.LearnedStrategy().quality(request, models, snapshot, neighbours)
         b = self.weight
         return {mid: ((1 - b) * q + b * learned[mid][0], conf, n) for mid, (q, conf, n) in knn.items()}
 
 
 def run_test(dataset: str, variant: str) -> dict:
-    from routing import evaluation
-    saved = (engine.NEIGHBOURS, engine.KNN, engine.PRIOR_STRENGTH)
+    from routing.evaluation import harness as evaluation
+    saved = (quality.NEIGHBOURS, quality.KNN, quality.PRIOR_STRENGTH)
     try:
         if variant.startswith("grid"):  # e.g. grid:k=75,T=0.1,ps=4
             kv = dict(x.split("=") for x in variant.split(":", 1)[1].split(";"))
-            engine.NEIGHBOURS = int(kv["k"])
-            engine.PRIOR_STRENGTH = float(kv["ps"])
-            engine.KNN = {**engine.KNN, "temperature": float(kv["T"]), "prior_strength": float(kv["ps"])}
+            quality.NEIGHBOURS = int(kv["k"])
+            quality.PRIOR_STRENGTH = float(kv["ps"])
+            quality.KNN = {**quality.KNN, "temperature": float(kv["T"]), "prior_strength": float(kv["ps"])}
         elif variant.startswith("blend"):  # e.g. blend:b=0.75 -> (1-b) knn + b learned
-            engine.STRATEGIES["knn"] = BlendStrategy(float(variant.split("=")[1]))
+            strategies.STRATEGIES["knn"] = BlendStrategy(float(variant.split("=")[1]))
         elif variant != "baseline":
             raise SystemExit(f"unknown variant {variant}")
         t0 = time.time()
         report = evaluation.evaluate(dataset_name=dataset, strategies=["knn"])
     finally:
-        engine.STRATEGIES["knn"] = engine.KnnStrategy()
-        engine.NEIGHBOURS, engine.KNN, engine.PRIOR_STRENGTH = saved
+        strategies.STRATEGIES["knn"] = strategies.KnnStrategy()
+        quality.NEIGHBOURS, quality.KNN, quality.PRIOR_STRENGTH = saved
     t = report["targets"]["knn"]
     return {"dataset": dataset, "variant": variant, "r50": t["quality_ratio_at_50pct_cost"],
             "r20": t["quality_ratio_at_20pct_cost"], "aiq": report["strategies"]["knn"]["aiq"],

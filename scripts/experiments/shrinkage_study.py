@@ -12,7 +12,7 @@ neighbour noise (sd ~0.04 for 50 binary outcomes) decide between models. Variant
   * eb: per (predicted task, model), the shrinkage factor B in q = P + B (knn - P), fitted by
     least squares on leave-self-out k-NN estimates of the evidence prompts, clipped to [0, 1].
   * eb pooled: one B per task, or one for the whole evidence ("global": what
-    routing.quality.fit_shrinkage computes, and what routing adopted).
+    routing.learning.quality.fit_shrinkage computes, and what routing adopted).
 Reuses estimator_study's folds, k-NN and routing metrics.
 
 Results (r50 / r20 / AIQ deltas against the current k-NN, mean over seeds of 5-fold CV; the
@@ -42,7 +42,7 @@ sys.modules["estimator_study"] = es
 _spec.loader.exec_module(es)  # type: ignore[union-attr]
 cs = es.cs
 
-from routing import quality  # noqa: E402  (after estimator_study has set Django up)
+from routing.learning import quality  # noqa: E402  (after estimator_study has set Django up)
 
 
 def loo_fold(D, f):  # type: ignore[no-untyped-def]
@@ -92,7 +92,7 @@ def variants(D, f, stage: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # t
         base = es.knn_q(D, f, 50, 0.05, 2.0, prior=P)
         B = eb_factors(D, f, fe, 50, 0.05, 2.0, D.pred_task[f.q], D.task[f.e], pooled=True)
         V["eb pooled per task"] = (P + B * (base - P), c50)
-        # what routing adopted: routing.quality.fit_shrinkage on this fold's evidence
+        # what routing adopted: routing.learning.quality.fit_shrinkage on this fold's evidence
         share = quality.fit_shrinkage(D.X[f.e], D.S[f.e], es.priors(D, fe), k=quality.NEIGHBOURS, knn=quality.KNN)
         V["eb pooled global"] = (P + share * (base - P), c50)
         print(f"    B global {share:.3f}; per task " + ", ".join(
@@ -127,7 +127,7 @@ def main() -> None:
     args = p.parse_args()
     D = es.load(args.dataset)
     n, m = D.S.shape
-    ref = cs.set_baselines(D)  # engine.rank's reference: the priciest model's typical call
+    ref = cs.set_baselines(D)  # scoring.rank's reference: the priciest model's typical call
     # denser than the evaluation's first pass, as its refinement is: 600 weights
     grid = np.unique(np.r_[cs.sweep_grid(), np.geomspace(1e-4, 0.3, 440)])
     t0 = time.time()

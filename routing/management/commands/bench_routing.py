@@ -10,10 +10,11 @@ from django.db import connection
 
 from registry.embedder import get_embedder
 from registry.models import Dataset, Prompt
-from registry.services import estimate_tokens
+from registry.tokens import estimate_tokens
+from routing.access.keys import api_key_create
 from routing.models import Decision
+from routing.pipeline import decision_make
 from routing.recorder import recorder
-from routing.services import api_key_create, decision_make
 
 MAX_PROMPT_TOKENS = 512
 WARMUP = 20

@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from optiroute.api_errors import OptiRouteError
-from routing.services import api_key_create
+from routing.access.keys import api_key_create
 
 
 class Command(BaseCommand):

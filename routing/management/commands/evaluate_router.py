@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from optiroute.api_errors import OptiRouteError
-from routing.evaluation import evaluate, plot
+from routing.evaluation.harness import evaluate, plot
 
 
 class Command(BaseCommand):

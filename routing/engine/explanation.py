@@ -1,0 +1,24 @@
+"""Stage 6 of a decision: why this model, in words a person reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from routing.engine.request import Candidate
+
+
+def explain(chosen: Candidate, ranking: list[Candidate], weights: dict[str, float],
+            analysis: dict[str, Any], fallback_reason: str) -> str:
+    top_weights = ", ".join(f"{k} {v:g}" for k, v in sorted(weights.items(), key=lambda kv: -kv[1]) if v > 0)
+    evidence = (f"from {chosen.evidence_n} similar evaluated prompts" if chosen.evidence_n
+                else f"from {chosen.prior_source}" if chosen.prior_source != "none" else "no evidence")
+    text = (f"Chose {chosen.llm.name} for a {analysis['task_type']} request ({analysis['domain']} domain, "
+            f"complexity {analysis['complexity']:.2f}): expected quality {chosen.quality:.2f} ({evidence}), "
+            f"expected cost ${chosen.cost_usd:.6f}, expected latency {chosen.latency_ms:.0f} ms; "
+            f"utility {chosen.utility:.3f} with weights {top_weights}.")
+    if len(ranking) > 1:
+        runner = ranking[1]
+        text += f" Runner-up {runner.llm.name} scored {runner.utility:.3f}."
+    if fallback_reason:
+        text += f" Fallback: {fallback_reason}."
+    return text

@@ -1,0 +1,212 @@
+"""An in-process, read-mostly view of the registry that routing decisions need on every call.
+
+Loading models, profiles and evaluation results per request would cost several queries;
+the snapshot keeps them in memory and reloads when the registry changes (checked at most
+every REFRESH_SECONDS), so a decision costs one nearest-neighbour query.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import cast
+
+import numpy as np
+from django.db.models import Count, Max, Sum
+
+from registry.models import LLM, Dataset, EvaluationResult, ModelProfile
+from routing.engine.priors import benchmark_priors, figures_of
+from routing.models import Cohort, PreferenceProfile
+from routing.rules import weight_problems
+from routing.versioned_cache import VersionedCache
+
+# Cohort pools live here too, so a pool change reaches routing within this many seconds.
+REFRESH_SECONDS = 5.0
+NEUTRAL_PRIOR = 0.5
+
+
+@dataclass
+class Prior:
+    quality: float
+    n: int
+    source: str
+
+
+@dataclass
+class Snapshot:
+    generation: tuple[object, ...]
+    models: dict[int, LLM]
+    # (llm_id, dataset_id or None for all, task_type or "") -> Prior
+    priors: dict[tuple[int, int | None, str], Prior]
+    dataset_models: dict[int, set[int]]
+    mean_cost: dict[tuple[int, int | None], float]
+    profiles: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Profiles whose stored weights are invalid (saved before they were validated): what is wrong.
+    broken_profiles: dict[str, str] = field(default_factory=dict)
+    # (llm_id, task_type) -> a prior estimated from the model's published benchmarks of other task
+    # types, where it has none of this one (not a record on it: the task filter does not count it).
+    estimates: dict[tuple[int, str], Prior] = field(default_factory=dict)
+    pools: dict[int, frozenset[int]] = field(default_factory=dict)  # cohort id -> its model pool
+    costs_by_model: dict[int, list[tuple[int, float]]] = field(default_factory=dict)  # llm -> [(dataset, mean)]
+    # (llm_id, dataset_id or None) -> the model's embedding (registry.services._model_embeddings)
+    model_vectors: dict[tuple[int, int | None], np.ndarray] = field(default_factory=dict)
+    _evidence: Evidence | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Values derived from the above (priors per task and scope, typical costs), computed on
+    # first use: the snapshot never changes, so neither do they.
+    memo: dict[tuple[object, ...], object] = field(default_factory=dict, repr=False)
+
+    def model_named(self, name: str) -> LLM | None:
+        """The registered model of this name (names are unique), found without a scan."""
+        key = ("by_name",)
+        by_name = self.memo.get(key)
+        if by_name is None:
+            by_name = self.memo[key] = {m.name: m for m in self.models.values()}
+        return by_name.get(name)  # type: ignore[attr-defined,no-any-return]
+
+    def prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
+        """The model's track record on this task type, else overall, over these datasets
+        (None: every dataset): their results pooled by count; NEUTRAL_PRIOR without any."""
+        key = ("prior", llm_id, task_type, scopes)
+        prior = self.memo.get(key)
+        if prior is None:
+            prior = self.memo[key] = self._lookup_prior(llm_id, task_type, scopes)
+        return prior  # type: ignore[return-value]
+
+    def _lookup_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
+        for key in (task_type, ""):
+            found = [self.priors[(llm_id, ds, key)] for ds in scopes if (llm_id, ds, key) in self.priors]
+            if found:
+                total = sum(p.n for p in found)
+                quality = sum(p.quality * p.n for p in found) / total if total else found[0].quality
+                return Prior(quality, total, found[0].source)
+            # Other models are measured on this task type and this one is not: its overall
+            # standing would compare a figure on easier benchmarks with theirs.
+            if key and None in scopes and (llm_id, key) in self.estimates:
+                return self.estimates[(llm_id, key)]
+        return Prior(NEUTRAL_PRIOR, 0, "none")
+
+    @property
+    def evidence(self) -> Evidence:
+        """Every train-split result in memory, loaded on first use (one query)."""
+        with self.lock:
+            if self._evidence is None:
+                self._evidence = _load_evidence()
+            return self._evidence
+
+
+@dataclass
+class Evidence:
+    rows: dict[int, int]  # prompt id -> row
+    columns: dict[int, int]  # llm id -> column
+    scores: np.ndarray  # rows x columns, NaN where the model has no result on the prompt
+    costs: np.ndarray
+
+    def neighbourhood(self, prompt_ids: list[int], llm_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and costs of these models on these prompts (NaN where unknown)."""
+        rows = np.array([self.rows.get(pid, -1) for pid in prompt_ids], dtype=np.int64)
+        cols = np.array([self.columns.get(mid, -1) for mid in llm_ids], dtype=np.int64)
+        scores = np.full((len(rows), len(cols)), np.nan, dtype=np.float32)
+        costs = np.full_like(scores, np.nan)
+        known_rows, known_cols = rows >= 0, cols >= 0
+        if known_rows.any() and known_cols.any():
+            grid = np.ix_(rows[known_rows], cols[known_cols])
+            target = np.ix_(np.flatnonzero(known_rows), np.flatnonzero(known_cols))
+            scores[target] = self.scores[grid]
+            costs[target] = self.costs[grid]
+        return scores, costs
+
+
+def _load_evidence() -> Evidence:
+    data = list(EvaluationResult.objects.accuracy().filter(prompt__split="train").values_list(
+        "prompt_id", "llm_id", "score", "cost_usd"))
+    rows = {pid: i for i, pid in enumerate(sorted({d[0] for d in data}))}
+    columns = {mid: j for j, mid in enumerate(sorted({d[1] for d in data}))}
+    scores = np.full((len(rows), len(columns)), np.nan, dtype=np.float32)
+    costs = np.full_like(scores, np.nan)
+    if data:
+        r = np.array([rows[d[0]] for d in data])
+        c = np.array([columns[d[1]] for d in data])
+        scores[r, c] = [d[2] for d in data]
+        costs[r, c] = [d[3] for d in data]
+    return Evidence(rows, columns, scores, costs)
+
+
+def _generation() -> tuple[object, ...]:
+    datasets = Dataset.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
+    models = LLM.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
+    profiles = PreferenceProfile.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
+    pools = Cohort.allowed_models.through.objects.aggregate(n=Count("id"), last=Max("id"), total=Sum("llm_id"))
+    return (datasets["n"], datasets["changed"], models["n"], models["changed"], profiles["n"], profiles["changed"],
+            pools["n"], pools["last"], pools["total"])
+
+
+def _load(generation: tuple[object, ...]) -> Snapshot:
+    models = {m.id: m for m in LLM.objects.select_related("provider")}
+    priors: dict[tuple[int, int | None, str], Prior] = {}
+    dataset_models: dict[int, set[int]] = defaultdict(set)
+    mean_cost: dict[tuple[int, int | None], float] = {}
+    pooled: dict[tuple[int, str], list[tuple[float, int]]] = defaultdict(list)
+    vectors: dict[tuple[int, int | None], np.ndarray] = {}
+    for profile in ModelProfile.objects.accuracy().filter(domain=""):
+        if profile.embedding is not None:
+            vectors[(profile.llm_id, profile.dataset_id)] = np.asarray(profile.embedding, dtype=np.float32)
+        priors[(profile.llm_id, profile.dataset_id, profile.task_type)] = Prior(profile.mean_score, profile.n,
+                                                                                "evaluations")
+        pooled[(profile.llm_id, profile.task_type)].append((profile.mean_score, profile.n))
+        if profile.task_type == "":
+            dataset_models[profile.dataset_id].add(profile.llm_id)
+            mean_cost[(profile.llm_id, profile.dataset_id)] = profile.mean_cost_usd
+    for (llm_id, task_type), items in pooled.items():
+        total = sum(n for _, n in items)
+        priors[(llm_id, None, task_type)] = Prior(sum(q * n for q, n in items) / total, total, "evaluations")
+    estimates = _benchmark_priors(list(models.values()), priors)
+    for llm_id, _ds in list(vectors):
+        same = [v for (other, _), v in vectors.items() if other == llm_id]
+        vectors[(llm_id, None)] = np.mean(same, axis=0)
+    profiles, broken_profiles = _profiles()
+    pools: dict[int, set[int]] = defaultdict(set)
+    for cohort_id, llm_id in Cohort.allowed_models.through.objects.values_list("cohort_id", "llm_id"):
+        pools[cohort_id].add(llm_id)
+    costs_by_model: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for (llm_id, dataset_id), cost in mean_cost.items():
+        if dataset_id is not None:
+            costs_by_model[llm_id].append((dataset_id, cost))
+    return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, profiles, broken_profiles, estimates,
+                    {k: frozenset(v) for k, v in pools.items()}, dict(costs_by_model), vectors)
+
+
+def _profiles() -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """Each profile's weights, and what is wrong with each one stored invalid: routing refuses
+    that profile by name instead of failing to load (and so refusing every call)."""
+    profiles, broken = {}, {}
+    for profile in PreferenceProfile.objects.all():
+        problems = weight_problems(profile.weights)
+        if problems:
+            broken[profile.name] = (f"profile {profile.name} has invalid weights ({'; '.join(problems)}); "
+                                    "an administrator must correct them")
+        else:
+            profiles[profile.name] = profile.full_weights()
+    return profiles, broken
+
+
+def _benchmark_priors(models: list[LLM], priors: dict[tuple[int, int | None, str], Prior]) -> dict[tuple[int, str], Prior]:
+    """Published benchmark figures stand in where no evaluation results exist (added to `priors`);
+    returns the estimates for task types a model has no comparable figure for."""
+    evaluated = {llm_id for llm_id, _, _ in priors}
+    estimates = {}
+    figures = [figure for llm in models for figure in figures_of(llm)]
+    for (llm_id, task_type), found in benchmark_priors(figures).items():
+        prior = Prior(found.quality, 0, found.source)
+        if found.measured or not task_type:
+            priors.setdefault((llm_id, None, task_type), prior)
+        elif llm_id not in evaluated:
+            estimates[(llm_id, task_type)] = prior
+    return estimates
+
+
+# The registry as routing reads it; `snapshots.get(fresh=True)` checks the registry now.
+snapshots: VersionedCache[Snapshot] = VersionedCache(
+    version=_generation, load=lambda generation, _previous: _load(cast(tuple[object, ...], generation)),
+    recheck_seconds=REFRESH_SECONDS)

@@ -1,0 +1,88 @@
+"""Stage 3 of a decision: the evidence, and the strategies that turn it into each candidate's
+expected quality for this request."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from registry.models import LLM
+from routing.engine.request import Request, Strategy
+from routing.engine.snapshot import Prior, Snapshot
+from routing.learning.estimator import estimators
+from routing.learning.quality import KNN, PRIOR_STRENGTH, neighbour_estimate
+
+
+def evidence_scopes(request: Request) -> tuple[int | None, ...]:
+    """The datasets whose evidence this request may read (None: every dataset)."""
+    return request.dataset_ids if request.dataset_ids is not None else (None,)
+
+
+def prior_for(llm_id: int, task_type: str, request: Request, snapshot: Snapshot) -> Prior:
+    """The model's track record on this task type, else overall, in the evidence scope."""
+    return snapshot.prior(llm_id, task_type, evidence_scopes(request))
+
+
+class KnnStrategy:
+    """Similarity-weighted neighbour scores, shrunk toward the model's task-level prior as far as
+    the evidence shows neighbours to be informative (routing.learning.quality.fit_shrinkage)."""
+
+    name = "knn"
+
+    def quality(self, request: Request, models: list[LLM], snapshot: Snapshot,
+                neighbours: list[tuple[int, float]]) -> dict[int, tuple[float, float, int]]:
+        scores, _ = request.neighbourhood(snapshot, neighbours, models)
+        sims = np.array([sim for _, sim in neighbours], dtype=np.float32)
+        priors = np.array([prior_for(llm.id, request.task_type, request, snapshot).quality for llm in models],
+                          dtype=np.float32)
+        estimate, total = neighbour_estimate(scores, sims, priors, **KNN)
+        estimator = estimators.get()
+        share = estimator.shrinkage_for(request.dataset_ids) if estimator else 1.0
+        quality = priors + share * (estimate - priors)
+        confidence = share * total / (total + PRIOR_STRENGTH)
+        counts = (~np.isnan(scores)).sum(axis=0)
+        return {llm.id: (q, c, n) for llm, q, c, n in
+                zip(models, quality.tolist(), confidence.tolist(), counts.tolist(), strict=True)}
+
+
+class CosineStrategy:
+    """The design's method: cosine similarity between the request vector and each model's embedding."""
+
+    name = "cosine"
+
+    def quality(self, request: Request, models: list[LLM], snapshot: Snapshot,
+                neighbours: list[tuple[int, float]]) -> dict[int, tuple[float, float, int]]:
+        out = {}
+        for llm in models:
+            prior = prior_for(llm.id, request.task_type, request, snapshot)
+            vectors = [snapshot.model_vectors[(llm.id, ds)] for ds in evidence_scopes(request)
+                       if (llm.id, ds) in snapshot.model_vectors]
+            if not vectors:
+                out[llm.id] = (prior.quality, 0.0, 0)
+                continue
+            cosine = float(np.dot(request.vector, np.mean(vectors, axis=0)))
+            out[llm.id] = (min(1.0, max(0.0, prior.quality + cosine)), abs(cosine), 0)
+        return out
+
+
+class LearnedStrategy:
+    """Per-model success models blended with the neighbours' record (routing.learning.quality)."""
+
+    name = "learned"
+
+    def quality(self, request: Request, models: list[LLM], snapshot: Snapshot,
+                neighbours: list[tuple[int, float]]) -> dict[int, tuple[float, float, int]]:
+        estimator = estimators.get()
+        known = estimator.predict(request.vector, snapshot.evidence, neighbours, [m.id for m in models]) \
+            if estimator else {}
+        out = {}
+        for llm in models:
+            if llm.id in known:
+                out[llm.id] = known[llm.id]
+            else:  # no evaluations: the model's published record
+                out[llm.id] = (prior_for(llm.id, request.task_type, request, snapshot).quality, 0.0, 0)
+        return out
+
+
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (LearnedStrategy(), KnnStrategy(), CosineStrategy())}
+# Chosen by evaluate_router on both datasets of ../shared/data (README: Evaluating the router).
+DEFAULT_STRATEGY = "knn"

@@ -1,0 +1,124 @@
+"""A chat request through the gateway: which model answers it (routed, or the one named), and
+the fallback chain of the same decision; then the decision recorded with what happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from optiroute.api_errors import OptiRouteError
+from registry.models import LLM, Provider
+from routing.access.budgets import budget_left
+from routing.analysis.text import routing_text
+from routing.engine.constraints import Constraints
+from routing.engine.request import RoutingError
+from routing.engine.snapshot import snapshots
+from routing.inference.chain import Chain, chain_build
+from routing.inference.circuit import breaker
+from routing.inference.providers import ChatCall, unusable_reason
+from routing.models import ApiKey, Cohort, Decision, PreferenceProfile, Usage
+from routing.pipeline import decision_make
+from routing.recorder import recorder
+
+PROFILE_PREFIX = "optiroute/"
+
+
+@dataclass
+class ChatRequest:
+    model: str
+    messages: list[dict[str, str]]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    options: dict[str, Any] | None = None
+
+
+@dataclass
+class PreparedChat:
+    decision: Decision
+    chain: Chain
+    call: ChatCall
+    api_key: ApiKey
+
+
+def chat_prepare(*, request: ChatRequest, api_key: ApiKey) -> PreparedChat:
+    """Decide which model answers (or check the one named), and the fallback chain."""
+    cohort = api_key.cohort
+    options = dict(request.options or {})
+    constraints = dict(options.get("constraints") or {})
+    left = budget_left(cohort)
+    if left is not None:
+        constraints["max_cost_usd"] = min(constraints.get("max_cost_usd", left), left)
+    said = routing_text(request.messages)
+    call = ChatCall(model_id="", messages=request.messages, max_tokens=request.max_tokens,
+                    temperature=request.temperature, timeout_s=settings.LLM_CALL_TIMEOUT_S)
+    if request.model.startswith(PROFILE_PREFIX):
+        profile = request.model[len(PROFILE_PREFIX):]
+        routed = decision_make(
+            text=said.latest, context=said.context, tokens=said.tokens,
+            profile=None if profile == "auto" else profile, preferences=options.get("preferences"),
+            constraints=constraints, cohort=cohort, api_key=api_key, strategy=options.get("strategy"),
+            mode=Decision.Mode.CHAT, output_tokens=request.max_tokens or options.get("max_output_tokens"),
+            unavailable=breaker.open_circuits(snapshots.get().models), save=False)
+        chain = chain_build(routed.ranking, allow_escalation=bool(options.get("allow_escalation")))
+        if not chain.models and all(c.llm.provider.kind == Provider.Kind.EVALUATION for c in routed.ranking):
+            # Nothing can fail upstream: the models that fit this request are evidence, not answerers.
+            raise RoutingError("no model that can be called fits this request; those that fit are known only "
+                               f"from evaluation data: {', '.join(c.llm.name for c in routed.ranking)}",
+                               details={"excluded": routed.decision.excluded})
+        return PreparedChat(routed.decision, chain, call, api_key)
+    return PreparedChat(*_pinned(request.model, said.tokens, cohort, api_key), call, api_key)
+
+
+def named_model_for_cohort(name: str, cohort: Cohort) -> LLM:
+    """A model the caller named (no routing): it must exist, and the cohort's pool and denials still hold."""
+    snapshot = snapshots.get()
+    llm = snapshot.model_named(name)
+    if llm is None or not llm.is_active:
+        raise OptiRouteError(f"unknown model {name!r}; GET /v1/models lists the models and profiles you may use",
+                             status=404, code="model_not_found")
+    pool = snapshot.pools.get(cohort.pk, frozenset())
+    denied = Constraints.of_cohort(cohort).denied_models
+    if (pool and llm.id not in pool) or llm.name in denied:
+        raise OptiRouteError(f"model {name!r} is outside the model pool of cohort {cohort.name}",
+                             status=403, code="model_not_allowed")
+    return llm
+
+
+def _pinned(name: str, tokens: int, cohort: Cohort, api_key: ApiKey) -> tuple[Decision, Chain]:
+    llm = named_model_for_cohort(name, cohort)
+    decision = Decision(
+        mode=Decision.Mode.CHAT, api_key=api_key, cohort=cohort, chosen_model=llm, strategy="pinned",
+        analysis={"tokens": tokens}, explanation=f"The caller named {llm.name}; no routing.")
+    reason = unusable_reason(llm)
+    chain = Chain(models=[] if reason else [llm])
+    if reason:
+        chain.attempts.append({"model": llm.name, "outcome": "skipped", "error": reason})
+    return decision, chain
+
+
+def decision_finish(prepared: PreparedChat, llm: LLM | None, usage: Usage | None = None) -> None:
+    """Store the decision once, with what happened, and the call's usage when it was answered."""
+    decision = prepared.decision
+    decision.answered_by = llm
+    decision.attempts = prepared.chain.attempts
+    decision.notices = prepared.chain.notices
+    # Routing's own fallback (e.g. to generalists without evidence), then inference's.
+    decision.fallback_reason = "; ".join(r for r in (decision.fallback_reason, prepared.chain.fallback_reason) if r)
+    recorder.record(decision, usage)
+
+
+def models_for_key(*, api_key: ApiKey) -> list[dict[str, Any]]:
+    """What GET /v1/models lists: the routing profiles, then the models of the key's pool."""
+    created = int(api_key.created_at.timestamp())
+    entries = [{"id": f"{PROFILE_PREFIX}auto", "object": "model", "created": created, "owned_by": "optiroute"}]
+    entries += [{"id": f"{PROFILE_PREFIX}{name}", "object": "model", "created": created, "owned_by": "optiroute"}
+                for name in PreferenceProfile.objects.order_by("name").values_list("name", flat=True)]
+    models = LLM.objects.active().select_related("provider").order_by("name")
+    pool = api_key.cohort.allowed_models.all()
+    if pool.exists():
+        models = models.filter(id__in=pool)
+    entries += [{"id": m.name, "object": "model", "created": int(m.created_at.timestamp()),
+                 "owned_by": m.provider.name, "optiroute": {"callable": not unusable_reason(m)}} for m in models]
+    return entries

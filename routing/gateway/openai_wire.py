@@ -1,0 +1,109 @@
+"""The OpenAI wire format of a chat completion: one JSON body, or server-sent events exactly as
+OpenAI streams them; OptiRoute's own account of the decision travels in the `optiroute` field."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from optiroute.api_errors import OptiRouteError
+from registry.models import LLM
+from registry.tokens import estimate_tokens
+from routing.access.budgets import usage_build
+from routing.gateway.chat import PreparedChat, decision_finish
+from routing.inference.chain import AllProvidersFailed, complete, stream
+from routing.inference.providers import ProviderError
+from routing.models import Usage
+
+
+def optiroute_field(prepared: PreparedChat, usage: Usage | None) -> dict[str, Any]:
+    decision = prepared.decision
+    return {"decision_id": str(decision.id), "chosen_model": decision.chosen_model.name if decision.chosen_model else None,
+            "model": decision.answered_by.name if decision.answered_by else None,
+            "strategy": decision.strategy, "cost_usd": usage.cost_usd if usage else None,
+            "baseline_cost_usd": usage.baseline_cost_usd if usage else None,
+            "saving_usd": usage.saving_usd if usage else None, "notices": decision.notices,
+            "fallback_reason": decision.fallback_reason or None, "explanation": decision.explanation}
+
+
+def chat_complete(*, prepared: PreparedChat) -> dict[str, Any]:
+    try:
+        completion, llm = complete(prepared.chain, prepared.call)
+    except AllProvidersFailed as exc:
+        decision_finish(prepared, None)
+        raise OptiRouteError(exc.message, status=502, code="upstream_failed",
+                             details={"decision_id": str(prepared.decision.id), "attempts": exc.attempts}) from exc
+    input_tokens = completion.input_tokens or _prompt_tokens(prepared)
+    output_tokens = completion.output_tokens or estimate_tokens(completion.content)
+    usage = _usage(prepared, llm=llm, input_tokens=input_tokens, output_tokens=output_tokens)
+    decision_finish(prepared, llm, usage)
+    return {
+        "id": f"chatcmpl-{prepared.decision.id.hex}", "object": "chat.completion",
+        "created": int(time.time()), "model": llm.name,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.content},
+                     "finish_reason": completion.finish_reason}],
+        "usage": {"prompt_tokens": input_tokens, "completion_tokens": output_tokens,
+                  "total_tokens": input_tokens + output_tokens},
+        "optiroute": optiroute_field(prepared, usage)}
+
+
+def chat_stream(*, prepared: PreparedChat, include_usage: bool = False) -> Iterator[str]:
+    """Server-sent events exactly as OpenAI streams them, then OptiRoute's own field, then [DONE]."""
+    base = {"id": f"chatcmpl-{prepared.decision.id.hex}", "object": "chat.completion.chunk",
+            "created": int(time.time())}
+    answered: LLM | None = None
+    content: list[str] = []
+    tokens_in = tokens_out = None
+    finish = "stop"
+    try:
+        for llm, delta in stream(prepared.chain, prepared.call):
+            if answered is None:
+                answered = llm
+                yield _sse({**base, "model": llm.name, "choices": [
+                    {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+            if delta.content:
+                content.append(delta.content)
+                yield _sse({**base, "model": llm.name, "choices": [
+                    {"index": 0, "delta": {"content": delta.content}, "finish_reason": None}]})
+            tokens_in = delta.input_tokens if delta.input_tokens is not None else tokens_in
+            tokens_out = delta.output_tokens if delta.output_tokens is not None else tokens_out
+            finish = delta.finish_reason or finish
+    except ProviderError as exc:
+        partial = None
+        if answered is not None and content:  # what reached the caller was generated, and is paid for
+            partial = _usage(prepared, llm=answered, input_tokens=tokens_in or _prompt_tokens(prepared),
+                                  output_tokens=tokens_out or estimate_tokens("".join(content)))
+        decision_finish(prepared, answered if content else None, partial)
+        yield _sse({"error": {"message": exc.message, "type": "upstream_failed", "code": "upstream_failed",
+                              "decision_id": str(prepared.decision.id)}})
+        yield "data: [DONE]\n\n"
+        return
+    assert answered is not None
+    tokens_in = tokens_in or _prompt_tokens(prepared)
+    tokens_out = tokens_out or estimate_tokens("".join(content))
+    usage = _usage(prepared, llm=answered, input_tokens=tokens_in, output_tokens=tokens_out)
+    decision_finish(prepared, answered, usage)
+    final: dict[str, Any] = {**base, "model": answered.name,
+                             "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
+                             "optiroute": optiroute_field(prepared, usage)}
+    yield _sse(final)
+    if include_usage:
+        yield _sse({**base, "model": answered.name, "choices": [],
+                    "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
+                              "total_tokens": tokens_in + tokens_out}})
+    yield "data: [DONE]\n\n"
+
+
+def _usage(prepared: PreparedChat, *, llm: LLM, input_tokens: int, output_tokens: int) -> Usage:
+    return usage_build(decision=prepared.decision, api_key=prepared.api_key, llm=llm, input_tokens=input_tokens,
+                       output_tokens=output_tokens)
+
+
+def _prompt_tokens(prepared: PreparedChat) -> int:
+    return estimate_tokens(" ".join(m["content"] for m in prepared.call.messages))
+
+
+def _sse(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload)}\n\n"

@@ -1,0 +1,141 @@
+"""A routing decision, step by step, as the design describes it.
+
+    analyse -> apply hard constraints -> gather evidence -> estimate -> score -> explain -> record
+
+`decision_make` runs the steps for the API, the gateway, the browser chat and batches.
+`request_build` (analyse) and `estimates_for` (constraints, evidence, estimates) are also what
+the evaluation harness runs, so it routes exactly as the API does; it then scores the same
+estimates under many weights.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from optiroute.api_errors import OptiRouteError
+from registry.embedder import get_embedder
+from registry.models import Prompt
+from registry.tokens import DEFAULT_OUTPUT_TOKENS
+from routing.analysis.serving import Analysis, analyze
+from routing.engine.constraints import Constraints, hard_filter
+from routing.engine.estimate import estimate
+from routing.engine.explanation import explain
+from routing.engine.preferences import preferences_resolve
+from routing.engine.request import Candidate, Estimates, Request, RoutingError, Strategy
+from routing.engine.scoring import choose, rank
+from routing.engine.snapshot import Snapshot, snapshots
+from routing.engine.strategies import DEFAULT_STRATEGY, STRATEGIES
+from routing.learning.estimator import estimators
+from routing.learning.quality import NEIGHBOURS
+from routing.models import ApiKey, Cohort, Decision
+from routing.recorder import recorder
+
+ENGINE_VERSION = "2"  # 2: the k-NN estimate is shrunk by a factor fitted on the evidence
+
+
+@dataclass
+class Routed:
+    decision: Decision
+    ranking: list[Candidate]  # the candidates best first, then the reserve (every hard constraint met)
+
+
+def decision_make(*, text: str, context: str = "", tokens: int | None = None, profile: str | None = None,
+                  preferences: dict[str, float] | None = None, constraints: dict[str, Any] | None = None,
+                  cohort: Cohort | None = None, api_key: ApiKey | None = None, user: Any = None,
+                  strategy: str | None = None, mode: str = Decision.Mode.DRY_RUN, output_tokens: int | None = None,
+                  unavailable: frozenset[int] = frozenset(), save: bool = True) -> Routed:
+    """Route one request: `text`, or a conversation's latest message with its `context` and `tokens`
+    (routing.analysis.text.routing_text). With save=False the caller records the decision, with
+    what happened next (the gateway adds the calls it made)."""
+    started = time.perf_counter()
+    strategy_impl = strategy_get(strategy)
+    profile_name, weights = preferences_resolve(profile=profile, overrides=preferences, cohort=cohort)
+    request, analysis = request_build(
+        text=text, context=context, tokens=tokens, constraints=constraints_for(constraints, cohort),
+        cohort=cohort, output_tokens=output_tokens, unavailable=unavailable)
+    analysed = time.perf_counter()
+    estimates = estimates_for(request, snapshots.get(), strategy_impl)
+    estimated = time.perf_counter()
+    ranking = choose(estimates, weights)
+    decision = Decision(
+        mode=mode, api_key=api_key, cohort=cohort, user=user if getattr(user, "pk", None) else None,
+        profile=profile_name, weights=weights, constraints=request.constraints.as_dict(), analysis=analysis.as_dict(),
+        candidates=[c.as_dict() for c in ranking], excluded=estimates.excluded, neighbours=estimates.neighbours,
+        filters=estimates.filters, fallback_reason=estimates.fallback_reason, chosen_model=ranking[0].llm,
+        embedding=request.vector, strategy=strategy_impl.name, versions=_versions(analysis),
+        explanation=explain(ranking[0], ranking, weights, analysis.as_dict(), estimates.fallback_reason))
+    done = time.perf_counter()
+    decision.timings = {"analysis": _ms(started, analysed), "evidence": _ms(analysed, estimated),
+                        "scoring": _ms(estimated, done), "total": _ms(started, done)}
+    if save:
+        recorder.record(decision)
+    return Routed(decision, ranking + rank(estimates.reserve, weights))
+
+
+# ------------------------------------------------------------------ the steps
+
+
+def request_build(*, text: str, context: str = "", tokens: int | None = None,
+                  constraints: Constraints | None = None, cohort: Cohort | None = None,
+                  dataset_ids: tuple[int, ...] | None = None, output_tokens: int | None = None,
+                  unavailable: frozenset[int] = frozenset()) -> tuple[Request, Analysis]:
+    """Analyse: what the request asks for, in which domain, how long; its embedding; and the
+    terms it is routed on (constraints, the cohort's pool, the evidence scope)."""
+    if not text.strip():
+        raise OptiRouteError("the request text is empty")
+    analysis, vector = analyze(text, context=context, tokens=tokens)
+    pool = snapshots.get().pools.get(cohort.pk) if cohort else None
+    request = Request(
+        text=text, vector=vector, tokens=analysis.tokens, task_type=analysis.task_type,
+        task_confidence=analysis.task_confidence, domain=analysis.domain, domain_confidence=analysis.domain_confidence,
+        constraints=constraints or Constraints(), pool=pool, dataset_ids=dataset_ids,
+        output_tokens=output_tokens or DEFAULT_OUTPUT_TOKENS, unavailable=unavailable)
+    return request, analysis
+
+
+def constraints_for(requested: dict[str, Any] | None, cohort: Cohort | None) -> Constraints:
+    """The request's hard constraints and its cohort's, both holding."""
+    hard = Constraints.from_dict(requested or {})
+    return hard.merged(Constraints.of_cohort(cohort)) if cohort is not None else hard
+
+
+def estimates_for(request: Request, snapshot: Snapshot, strategy: Strategy) -> Estimates:
+    """Apply the hard constraints, gather the evidence, estimate every candidate."""
+    candidates, excluded = hard_filter(request, snapshot)
+    if not candidates:
+        raise RoutingError("no model meets the hard constraints", details={"excluded": excluded})
+    neighbours = evidence_gather(request)
+    return estimate(request, snapshot, strategy, candidates=candidates, excluded=excluded, neighbours=neighbours)
+
+
+def evidence_gather(request: Request) -> list[tuple[int, float]]:
+    """The nearest evaluated (train) prompts to the request, in its evidence scope."""
+    return Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, request.dataset_ids)
+
+
+def strategy_get(name: str | None) -> Strategy:
+    chosen = name or DEFAULT_STRATEGY
+    if chosen not in STRATEGIES:
+        raise OptiRouteError(f"unknown strategy {chosen!r}; known: {', '.join(STRATEGIES)}")
+    return STRATEGIES[chosen]
+
+
+def routing_state_load() -> None:
+    """Load now what routing reads on every call (the registry snapshot with its evidence, the
+    estimator, the analyzer, the embedder) instead of on a process's first request."""
+    _ = snapshots.get().evidence
+    estimators.get()
+    analyze("Warm-up request: load the analyzer and the embedder.")
+
+
+def _versions(analysis: Analysis) -> dict[str, Any]:
+    estimator = estimators.get()
+    return {"engine": ENGINE_VERSION, "analyzer": analysis.analyzer_version, "embedder": get_embedder().name,
+            "estimator": estimator.version_id if estimator else None}
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000, 3)
+
