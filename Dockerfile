@@ -9,4 +9,7 @@ COPY . .
 RUN scripts/fetch_htmx.sh 2.0.11 static/vendor/htmx.min.js \
  && OPTIROUTE_NO_BROKER=true DATABASE_URL=postgresql://build@localhost/build python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["gunicorn", "optiroute.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]
+# The same server configuration as `make run` (workers, threads, the routing state loaded and frozen
+# before the first request): optiroute/gunicorn_conf.py.
+ENV WEB_BIND=0.0.0.0:8000
+CMD ["gunicorn", "optiroute.wsgi", "--config", "python:optiroute.gunicorn_conf"]

@@ -37,7 +37,10 @@ static/vendor/htmx.min.js:
 run: install
 	$(BIN)/python -m optiroute.runner --port $(PORT)
 
+# A fresh clone's CI keeps the code clean: lint first, then the whole suite.
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy optiroute registry routing feedback
 	$(BIN)/python -m optiroute.testing
 
 bench: install
