@@ -1,4 +1,4 @@
-"""GET /api/schema/ states the limits the API validates (tests/routing/gateway/test_schema_fuzz.py holds the server to it)."""
+"""GET /api/schema/ states the limits the API validates (test_schema_fuzz.py holds the server to it)."""
 
 import pytest
 
