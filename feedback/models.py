@@ -1,7 +1,8 @@
-"""Feedback: end users' thumbs up or down on answered calls."""
+"""Feedback: end users' ratings of answered calls, explicit (thumbs) or implicit (regenerated, edited)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from routing.models import ApiKey, Decision
@@ -17,9 +18,18 @@ class Feedback(models.Model):
     class Rating(models.IntegerChoices):
         UP = 1, "up"
         DOWN = -1, "down"
+        # Implicit signals: the user asked again, or fixed the answer. Weaker than a thumbs down.
+        REGENERATED = -2, "regenerated"
+        EDITED = -3, "edited"
+
+    # What each rating says about the answer's quality (0..1), the score its evidence carries.
+    SCORES = {Rating.UP: 1.0, Rating.DOWN: 0.0, Rating.REGENERATED: 0.25, Rating.EDITED: 0.5}
 
     decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="feedback")
     api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, related_name="feedback")
+    # Set when a person rated in the browser: the rater is the person, whatever their chat key.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="feedback")
     rating = models.SmallIntegerField(choices=Rating.choices)
     comment = models.TextField(blank=True, max_length=2000)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -30,8 +40,22 @@ class Feedback(models.Model):
     objects = FeedbackQuerySet.as_manager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["decision", "api_key"], name="feedback_once_per_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["decision", "user"], condition=models.Q(user__isnull=False),
+                                    name="feedback_once_per_user"),
+            models.UniqueConstraint(fields=["decision", "api_key"], condition=models.Q(user__isnull=True),
+                                    name="feedback_once_per_key"),
+        ]
         indexes = [models.Index(fields=["folded_at"])]
 
     def __str__(self) -> str:
         return f"{self.get_rating_display()} on {self.decision_id}"
+
+    @property
+    def score(self) -> float:
+        return self.SCORES[self.Rating(self.rating)]
+
+    @property
+    def rater(self) -> str:
+        """Who gave it, for bounding one rater's influence: a person, else an API key."""
+        return f"user:{self.user_id}" if self.user_id else f"key:{self.api_key_id}"

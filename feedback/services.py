@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from feedback.models import Feedback
@@ -17,22 +19,44 @@ EVIDENCE_DATASET = "field-feedback"
 
 
 def get_decision_for_key(api_key: ApiKey, decision_id: uuid.UUID) -> Decision:
-    """A decision made for the key's cohort; any other is "not found", not "forbidden"."""
-    decision = Decision.objects.filter(pk=decision_id, cohort=api_key.cohort).first()
+    """A decision made with this key, or with any key of its cohort when the cohort allows it;
+    any other is "not found", not "forbidden"."""
+    decisions = Decision.objects.filter(pk=decision_id)
+    if api_key.cohort.keys_rate_cohort_decisions:
+        decision = decisions.filter(cohort=api_key.cohort_id).first()
+    else:
+        decision = decisions.filter(api_key=api_key).first()
     if decision is None:
-        raise OptiRouteError(f"no decision {decision_id} for this key's cohort (decisions are stored within "
-                             "a second of the answer)", status=404, code="decision_not_found")
+        raise _not_found(decision_id, "made with this key (or its cohort's, where the cohort allows it)")
     return decision
 
 
-def feedback_record(*, api_key: ApiKey, decision_id: uuid.UUID, rating: int, comment: str = "") -> Feedback:
-    """Record (or change) this key's rating of an answered call."""
-    decision = get_decision_for_key(api_key, decision_id)
+def get_decision_for_user(user: Any, decision_id: uuid.UUID) -> Decision:
+    """A decision answering this person's own request: nobody rates another member's answers."""
+    # Browser chat decisions are made with the person's own chat key (routing.access.keys).
+    decision = Decision.objects.filter(Q(user=user) | Q(api_key__user=user), pk=decision_id).first()
+    if decision is None:
+        raise _not_found(decision_id, "of yours")
+    return decision
+
+
+def _not_found(decision_id: uuid.UUID, whose: str) -> OptiRouteError:
+    return OptiRouteError(f"no decision {decision_id} {whose} (decisions are stored within a second of the "
+                          "answer)", status=404, code="decision_not_found")
+
+
+def feedback_record(*, api_key: ApiKey, decision_id: uuid.UUID, rating: int, comment: str = "",
+                    user: Any = None) -> Feedback:
+    """Record (or change) a rating of an answered call: a person's own (`user`, in the browser),
+    else the key's. One rating per rater and decision; a second one replaces it."""
+    decision = get_decision_for_user(user, decision_id) if user is not None else get_decision_for_key(
+        api_key, decision_id)
     if decision.answered_by_id is None:
         raise OptiRouteError("only an answered chat completion can be rated; this decision "
                              f"({decision.mode}) has no answer", status=409, code="not_answered")
-    feedback, _ = Feedback.objects.update_or_create(
-        decision=decision, api_key=api_key, defaults={"rating": rating, "comment": comment, "folded_at": None})
+    rater = {"user": user} if user is not None else {"api_key": api_key, "user": None}
+    defaults = {"rating": rating, "comment": comment, "folded_at": None, "api_key": api_key}
+    feedback, _ = Feedback.objects.update_or_create(decision=decision, **rater, defaults=defaults)
     return feedback
 
 

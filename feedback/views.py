@@ -9,11 +9,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from feedback.models import Feedback
 from feedback.services import feedback_record
 from optiroute.api_errors import OptiRouteError
 from routing.access.keys import get_chat_key_for_user
 
-RATINGS = {"up": 1, "down": -1}
+RATINGS = {"up": Feedback.Rating.UP, "down": Feedback.Rating.DOWN}
 
 
 @login_required
@@ -22,7 +23,8 @@ def chat_feedback(request: HttpRequest, decision_id: uuid.UUID, rating: str) -> 
     if rating not in RATINGS:
         raise Http404("a rating is up or down")
     try:
-        feedback_record(api_key=get_chat_key_for_user(request.user), decision_id=decision_id, rating=RATINGS[rating])
+        feedback_record(api_key=get_chat_key_for_user(request.user), user=request.user, decision_id=decision_id,
+                        rating=RATINGS[rating])
     except OptiRouteError as exc:
         return render(request, "feedback/rated.html", {"error": exc.message}, status=exc.status)
     return render(request, "feedback/rated.html", {"rating": rating})

@@ -45,6 +45,9 @@ class Cohort(models.Model):
     monthly_budget_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     # People who chat in the browser on this cohort's terms (others get the default cohort).
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="cohorts")
+    # Off: an API key rates only the decisions made with it; on: any decision of its cohort.
+    keys_rate_cohort_decisions = models.BooleanField(
+        default=False, help_text="API keys of this cohort may rate any of its decisions, not only their own")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
