@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q, Window
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce, RowNumber
+from django.utils import timezone
 
 from routing.models import ApiKey, Decision
 
@@ -12,6 +18,36 @@ class FeedbackQuerySet(models.QuerySet["Feedback"]):
     def unfolded(self) -> FeedbackQuerySet:
         """Given or changed since it last went into the registry's evidence."""
         return self.filter(folded_at__isnull=True)
+
+    def due(self, horizon: timedelta) -> FeedbackQuerySet:
+        """To fold: unfolded, or aged past the horizon since it was folded (folded while it still
+        counted). Folding marks it again, so an aged rating is due once."""
+        aged = Q(updated_at__lt=timezone.now() - horizon, folded_at__lt=F("updated_at") + horizon)
+        return self.filter(Q(folded_at__isnull=True) | aged)
+
+    def with_group(self) -> FeedbackQuerySet:
+        """Annotated with the group that bounds one rater's influence: rater, model, task type.
+        A rater is a person, else a key (user ids negated, so they never equal a key's id)."""
+        rater = Coalesce(-F("user_id"), F("api_key_id"), output_field=models.BigIntegerField())
+        return self.annotate(rater_id=rater, llm_id=F("decision__answered_by_id"),
+                             task_type=KeyTextTransform("task_type", "decision__analysis"))
+
+    def same_groups_as(self, pks: list[int]) -> FeedbackQuerySet:
+        """Every rating in the groups of these ratings (theirs included)."""
+        groups = set(self.with_group().filter(pk__in=pks).values_list("rater_id", "llm_id", "task_type"))  # type: ignore[misc]
+        match = Q(pk__in=pks)
+        for rater_id, llm_id, task_type in groups:
+            match |= Q(rater_id=rater_id, llm_id=llm_id, task_type=task_type)
+        return self.with_group().filter(match)
+
+    def counted(self, horizon: timedelta, cap: int) -> FeedbackQuerySet:
+        """The ratings that count as evidence: given within the horizon, in a cohort that learns
+        from feedback, and among their rater's `cap` newest for that model and task type."""
+        live = self.with_group().filter(updated_at__gte=timezone.now() - horizon).exclude(
+            decision__cohort__learns_from_feedback=False)
+        newest = Window(RowNumber(), partition_by=[F("rater_id"), F("llm_id"), F("task_type")],
+                        order_by=[F("updated_at").desc(), F("pk").desc()])
+        return live.annotate(rank=newest).filter(rank__lte=cap)
 
 
 class Feedback(models.Model):

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from feedback.models import Feedback
 from optiroute.api_errors import OptiRouteError
-from registry.services import FieldOutcome, field_evidence_record
-from routing.models import ApiKey, Decision
+from registry.services import FieldOutcome, field_evidence_forget, field_evidence_record
+from routing.models import ApiKey, Cohort, Decision
 
 EVIDENCE_DATASET = "field-feedback"
 
@@ -60,35 +62,52 @@ def feedback_record(*, api_key: ApiKey, decision_id: uuid.UUID, rating: int, com
     return feedback
 
 
-def feedback_fold() -> int:
-    """Turn new and changed ratings into registry evidence; returns how many decisions it updated.
+def evidence_dataset_for(cohort: Cohort | None) -> tuple[str, str]:
+    """The field dataset a cohort's feedback goes to, and its audience: the cohort's own unless
+    the admin shares it (then everyone's)."""
+    if cohort is None or cohort.shares_feedback:
+        return EVIDENCE_DATASET, ""
+    return f"{EVIDENCE_DATASET}-{cohort.name}", f"cohort:{cohort.pk}"
 
-    A rated decision becomes one outcome: its answering model on its request's embedding,
-    scored by the share of thumbs up among all its ratings. Safe to run twice or at once:
-    rows are claimed with skip_locked and marked folded in the same transaction.
+
+def feedback_fold() -> int:
+    """Turn new, changed and aged ratings into registry evidence; returns how many decisions'
+    evidence it rewrote.
+
+    A rated decision becomes one outcome: its answering model on its request's embedding, scored
+    by the mean of its counted ratings (see FeedbackQuerySet.counted: a rater's newest few per
+    model and task type, within the horizon, in cohorts that learn). A new rating can push an
+    older one of the same rater out of the count, so every decision that rater rated for that
+    model and task type is rewritten. Safe to run twice or at once: rows are claimed with
+    skip_locked and marked folded in the same transaction; rows left unclaimed while the broker
+    or a worker was down are still unfolded, and the next run takes them.
     """
+    horizon = timedelta(days=settings.FEEDBACK_HORIZON_DAYS)
     with transaction.atomic():
-        claimed = list(Feedback.objects.unfolded().select_for_update(skip_locked=True)
-                       .values_list("pk", "decision_id"))
+        claimed = list(Feedback.objects.due(horizon).select_for_update(skip_locked=True).values_list("pk", flat=True))
         if not claimed:
             return 0
-        decision_ids = {decision_id for _, decision_id in claimed}
-        ratings: dict[uuid.UUID, list[int]] = defaultdict(list)
-        for decision_id, rating in Feedback.objects.filter(decision_id__in=decision_ids).values_list(
-                "decision_id", "rating"):
-            ratings[decision_id].append(rating)
-        outcomes = [_outcome(decision, ratings[decision.pk])
-                    for decision in Decision.objects.filter(pk__in=decision_ids).select_related("usage")
-                    if decision.answered_by_id is not None and decision.embedding is not None]
-        if outcomes:
-            field_evidence_record(dataset_name=EVIDENCE_DATASET, outcomes=outcomes)
-        Feedback.objects.filter(pk__in=[pk for pk, _ in claimed]).update(folded_at=timezone.now())
-    return len(outcomes)
+        decision_ids = set(Feedback.objects.same_groups_as(claimed).values_list("decision_id", flat=True))
+        counted: dict[uuid.UUID, list[float]] = defaultdict(list)
+        for feedback in Feedback.objects.counted(horizon, settings.FEEDBACK_RATER_CAP).filter(
+                decision_id__in=decision_ids):
+            counted[feedback.decision_id].append(feedback.score)
+        by_dataset: dict[tuple[str, str], list[FieldOutcome]] = defaultdict(list)
+        decisions = Decision.objects.filter(pk__in=decision_ids).select_related("usage", "cohort")
+        for decision in decisions:
+            if counted[decision.pk] and decision.answered_by_id is not None and decision.embedding is not None:
+                by_dataset[evidence_dataset_for(decision.cohort)].append(_outcome(decision, counted[decision.pk]))
+        # Forget first: a decision's evidence may move (its cohort started sharing) or go.
+        field_evidence_forget(keys=[str(pk) for pk in decision_ids])
+        for (name, audience), outcomes in by_dataset.items():
+            field_evidence_record(dataset_name=name, outcomes=outcomes, audience=audience)
+        Feedback.objects.filter(pk__in=claimed).update(folded_at=timezone.now())
+    return len(decision_ids)
 
 
-def _outcome(decision: Decision, ratings: list[int]) -> FieldOutcome:
+def _outcome(decision: Decision, scores: list[float]) -> FieldOutcome:
     usage = getattr(decision, "usage", None)
     return FieldOutcome(
         key=str(decision.pk), embedding=decision.embedding, llm_id=decision.answered_by_id,  # type: ignore[arg-type]
-        score=sum(r > 0 for r in ratings) / len(ratings), cost_usd=usage.cost_usd if usage else 0.0,
+        score=sum(scores) / len(scores), cost_usd=usage.cost_usd if usage else 0.0,
         task_type=decision.analysis.get("task_type", ""), domain=decision.analysis.get("domain", ""))

@@ -220,3 +220,8 @@ LOGGING = {
 if PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+
+# Feedback's bounded influence: a rater's newest FEEDBACK_RATER_CAP ratings per model and task
+# type count as evidence, for FEEDBACK_HORIZON_DAYS days after they were given.
+FEEDBACK_RATER_CAP = env_int("FEEDBACK_RATER_CAP", 5, 1)
+FEEDBACK_HORIZON_DAYS = env_int("FEEDBACK_HORIZON_DAYS", 90, 1)

@@ -48,6 +48,9 @@ class Cohort(models.Model):
     # Off: an API key rates only the decisions made with it; on: any decision of its cohort.
     keys_rate_cohort_decisions = models.BooleanField(
         default=False, help_text="API keys of this cohort may rate any of its decisions, not only their own")
+    learns_from_feedback = models.BooleanField(default=True, help_text="Ratings in this cohort change its routing")
+    # Off: the cohort's feedback changes only its own routing.
+    shares_feedback = models.BooleanField(default=False, help_text="This cohort's feedback changes every cohort's routing")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

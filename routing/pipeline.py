@@ -86,11 +86,13 @@ def request_build(*, text: str, context: str = "", tokens: int | None = None,
     if not text.strip():
         raise OptiRouteError("the request text is empty")
     analysis, vector = analyze(text, context=context, tokens=tokens)
-    pool = snapshots.get().pools.get(cohort.pk) if cohort else None
+    snapshot = snapshots.get()
+    pool = snapshot.pools.get(cohort.pk) if cohort else None
     request = Request(
         text=text, vector=vector, tokens=analysis.tokens, task_type=analysis.task_type,
         task_confidence=analysis.task_confidence, domain=analysis.domain, domain_confidence=analysis.domain_confidence,
         constraints=constraints or Constraints(), pool=pool, dataset_ids=dataset_ids,
+        searched_ids=dataset_ids if dataset_ids is not None else snapshot.visible_datasets(cohort.pk if cohort else None),
         output_tokens=output_tokens or DEFAULT_OUTPUT_TOKENS, unavailable=unavailable)
     return request, analysis
 
@@ -111,8 +113,9 @@ def estimates_for(request: Request, snapshot: Snapshot, strategy: Strategy) -> E
 
 
 def evidence_gather(request: Request) -> list[tuple[int, float]]:
-    """The nearest evaluated (train) prompts to the request, in its evidence scope."""
-    return Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, request.dataset_ids)
+    """The nearest evaluated (train) prompts to the request, in its evidence scope (never another
+    cohort's own field evidence)."""
+    return Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, request.searched_ids)
 
 
 def strategy_get(name: str | None) -> Strategy:
