@@ -43,7 +43,7 @@ class FeedbackQuerySet(models.QuerySet["Feedback"]):
     def counted(self, horizon: timedelta, cap: int) -> FeedbackQuerySet:
         """The ratings that count as evidence: given within the horizon, in a cohort that learns
         from feedback, and among their rater's `cap` newest for that model and task type."""
-        live = self.with_group().filter(updated_at__gte=timezone.now() - horizon).exclude(
+        live = self.with_group().filter(updated_at__gte=timezone.now() - horizon, reset_at__isnull=True).exclude(
             decision__cohort__learns_from_feedback=False)
         newest = Window(RowNumber(), partition_by=[F("rater_id"), F("llm_id"), F("task_type")],
                         order_by=[F("updated_at").desc(), F("pk").desc()])
@@ -72,6 +72,8 @@ class Feedback(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # When this rating last reached the registry's evidence; cleared when the rating changes.
     folded_at = models.DateTimeField(null=True, blank=True)
+    # When staff reset what feedback changed for this model (feedback_reset): kept, no longer counted.
+    reset_at = models.DateTimeField(null=True, blank=True)
 
     objects = FeedbackQuerySet.as_manager()
 

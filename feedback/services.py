@@ -57,7 +57,7 @@ def feedback_record(*, api_key: ApiKey, decision_id: uuid.UUID, rating: int, com
         raise OptiRouteError("only an answered chat completion can be rated; this decision "
                              f"({decision.mode}) has no answer", status=409, code="not_answered")
     rater = {"user": user} if user is not None else {"api_key": api_key, "user": None}
-    defaults = {"rating": rating, "comment": comment, "folded_at": None, "api_key": api_key}
+    defaults = {"rating": rating, "comment": comment, "folded_at": None, "reset_at": None, "api_key": api_key}
     feedback, _ = Feedback.objects.update_or_create(decision=decision, **rater, defaults=defaults)
     return feedback
 
@@ -111,3 +111,16 @@ def _outcome(decision: Decision, scores: list[float]) -> FieldOutcome:
         key=str(decision.pk), embedding=decision.embedding, llm_id=decision.answered_by_id,  # type: ignore[arg-type]
         score=sum(scores) / len(scores), cost_usd=usage.cost_usd if usage else 0.0,
         task_type=decision.analysis.get("task_type", ""), domain=decision.analysis.get("domain", ""))
+
+
+def feedback_reset(*, llm_id: int, task_type: str = "", domain: str = "") -> int:
+    """Undo what feedback changed for a model (on one task type or domain, where given): its
+    ratings stay on record but no longer count, and their evidence goes now. Returns how many."""
+    ratings = Feedback.objects.filter(decision__answered_by_id=llm_id, reset_at__isnull=True)
+    if task_type:
+        ratings = ratings.filter(decision__analysis__task_type=task_type)
+    if domain:
+        ratings = ratings.filter(decision__analysis__domain=domain)
+    reset = ratings.update(reset_at=timezone.now(), folded_at=None)
+    feedback_fold()
+    return reset
