@@ -1,17 +1,23 @@
-"""Thumbs up/down from the browser chat, on the user's own answers."""
+"""Thumbs up/down from the browser chat, on the user's own answers; the staff page of what
+feedback changed, with its reset."""
 
 from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from feedback.changes import feedback_changes
 from feedback.models import Feedback
-from feedback.services import feedback_record
+from feedback.services import feedback_record, feedback_reset
 from optiroute.api_errors import OptiRouteError
+from registry.models import LLM
 from routing.access.keys import get_chat_key_for_user
 
 RATINGS = {"up": Feedback.Rating.UP, "down": Feedback.Rating.DOWN}
@@ -28,3 +34,21 @@ def chat_feedback(request: HttpRequest, decision_id: uuid.UUID, rating: str) -> 
     except OptiRouteError as exc:
         return render(request, "feedback/rated.html", {"error": exc.message}, status=exc.status)
     return render(request, "feedback/rated.html", {"rating": rating})
+
+
+@staff_member_required
+def feedback_console(request: HttpRequest) -> HttpResponse:
+    return render(request, "feedback/changes.html", {"changes": feedback_changes(), "cap": settings.FEEDBACK_RATER_CAP})
+
+
+@staff_member_required
+@require_POST
+def feedback_reset_view(request: HttpRequest) -> HttpResponse:
+    llm_id = request.POST.get("llm_id", "").strip()
+    if not llm_id.isdigit():
+        raise Http404("no such model")
+    llm = get_object_or_404(LLM, pk=int(llm_id))
+    task_type, domain = request.POST.get("task_type", ""), request.POST.get("domain", "")
+    reset = feedback_reset(llm_id=llm.pk, task_type=task_type, domain=domain)
+    messages.success(request, f"Reset {reset} rating(s) of {llm.name} on {task_type or 'every task type'}.")
+    return redirect("feedback-console")
