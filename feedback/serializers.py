@@ -8,15 +8,18 @@ from rest_framework import serializers
 from feedback.models import Feedback
 from routing.gateway.serializers import TextField
 
-RATINGS: dict[str | int, int] = {"up": 1, "down": -1, 1: 1, -1: -1}
+RATINGS: dict[str | int, int] = {**{rating.label: rating.value for rating in Feedback.Rating}, 1: 1, -1: -1}
+LABELS = {rating.value: rating.label for rating in Feedback.Rating}
 
 
-@extend_schema_field({"oneOf": [{"type": "string", "enum": ["up", "down"]}, {"type": "integer", "enum": [1, -1]}]})
+@extend_schema_field({"oneOf": [{"type": "string", "enum": list(Feedback.Rating.labels)},
+                               {"type": "integer", "enum": [1, -1]}]})
 class RatingField(serializers.ChoiceField):
-    """"up" or "down" (1 and -1 are accepted too)."""
+    """"up" or "down" (1 and -1 are accepted too); or the implicit "regenerated" (the user asked
+    again) and "edited" (the user fixed the answer), weaker than "down"."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(choices=["up", "down"], **kwargs)
+        super().__init__(choices=list(Feedback.Rating.labels), **kwargs)
 
     def to_internal_value(self, data: Any) -> int:
         # Only strings and integers can be a rating; a JSON object is unhashable, and True == 1.
@@ -25,7 +28,7 @@ class RatingField(serializers.ChoiceField):
         return RATINGS[data]
 
     def to_representation(self, value: Any) -> str:
-        return "up" if value > 0 else "down"
+        return LABELS[value]
 
 
 class FeedbackInputSerializer(serializers.Serializer):

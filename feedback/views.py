@@ -1,19 +1,26 @@
-"""Thumbs up/down from the browser chat, on the user's own answers."""
+"""Thumbs up/down from the browser chat, on the user's own answers; the staff page of what
+feedback changed, with its reset."""
 
 from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from feedback.services import feedback_record
+from feedback.changes import feedback_changes
+from feedback.models import Feedback
+from feedback.services import feedback_record, feedback_reset
 from optiroute.api_errors import OptiRouteError
+from registry.models import LLM
 from routing.access.keys import get_chat_key_for_user
 
-RATINGS = {"up": 1, "down": -1}
+RATINGS = {"up": Feedback.Rating.UP, "down": Feedback.Rating.DOWN}
 
 
 @login_required
@@ -22,7 +29,26 @@ def chat_feedback(request: HttpRequest, decision_id: uuid.UUID, rating: str) -> 
     if rating not in RATINGS:
         raise Http404("a rating is up or down")
     try:
-        feedback_record(api_key=get_chat_key_for_user(request.user), decision_id=decision_id, rating=RATINGS[rating])
+        feedback_record(api_key=get_chat_key_for_user(request.user), user=request.user, decision_id=decision_id,
+                        rating=RATINGS[rating])
     except OptiRouteError as exc:
         return render(request, "feedback/rated.html", {"error": exc.message}, status=exc.status)
     return render(request, "feedback/rated.html", {"rating": rating})
+
+
+@staff_member_required
+def feedback_console(request: HttpRequest) -> HttpResponse:
+    return render(request, "feedback/changes.html", {"changes": feedback_changes(), "cap": settings.FEEDBACK_RATER_CAP})
+
+
+@staff_member_required
+@require_POST
+def feedback_reset_view(request: HttpRequest) -> HttpResponse:
+    llm_id = request.POST.get("llm_id", "").strip()
+    if not llm_id.isdigit():
+        raise Http404("no such model")
+    llm = get_object_or_404(LLM, pk=int(llm_id))
+    task_type, domain = request.POST.get("task_type", ""), request.POST.get("domain", "")
+    reset = feedback_reset(llm_id=llm.pk, task_type=task_type, domain=domain)
+    messages.success(request, f"Reset {reset} rating(s) of {llm.name} on {task_type or 'every task type'}.")
+    return redirect("feedback-console")

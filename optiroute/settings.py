@@ -220,3 +220,17 @@ LOGGING = {
 if PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+
+# Feedback's bounded influence: a rater's newest FEEDBACK_RATER_CAP ratings per model and task
+# type count as evidence, for FEEDBACK_HORIZON_DAYS days after they were given.
+FEEDBACK_RATER_CAP = env_int("FEEDBACK_RATER_CAP", 5, 1)
+FEEDBACK_HORIZON_DAYS = env_int("FEEDBACK_HORIZON_DAYS", 90, 1)
+
+# Exploration (routing.engine.exploration): the share of answered requests routed on a quality
+# drawn from each model's estimate (Thompson sampling); never for these profiles, and for dry
+# runs (POST /api/v1/route) only when EXPLORATION_DRY_RUN is true.
+EXPLORATION_SHARE = env_float("EXPLORATION_SHARE", 0.0)  # off unless configured
+if not 0.0 <= EXPLORATION_SHARE <= 0.5:
+    raise ImproperlyConfigured(f"EXPLORATION_SHARE must be between 0 and 0.5, got {EXPLORATION_SHARE}")
+EXPLORATION_OFF_PROFILES = env_list("EXPLORATION_OFF_PROFILES", ["quality-first"])
+EXPLORATION_DRY_RUN = env_bool("EXPLORATION_DRY_RUN", False)

@@ -112,6 +112,9 @@ class LLM(models.Model):
         return (input_tokens * self.input_price_per_mtok + output_tokens * self.output_price_per_mtok) / 1e6
 
 
+FIELD_FORMAT = "field"  # the source_format of datasets of outcomes seen in production (field evidence)
+
+
 class Dataset(models.Model):
     name = models.SlugField(max_length=100, unique=True)
     source_format = models.CharField(max_length=32)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from registry.embedder import get_embedder
 from registry.importers import Errors, EvaluationImportError, ParsedData, parse, validate_models
 from registry.models import (
+    FIELD_FORMAT,
     LLM,
     Dataset,
     Dimension,
@@ -375,16 +376,17 @@ class FieldOutcome:
     domain: str = ""
 
 
-def field_evidence_record(*, dataset_name: str, outcomes: list[FieldOutcome]) -> Dataset:
+def field_evidence_record(*, dataset_name: str, outcomes: list[FieldOutcome], audience: str = "") -> Dataset:
     """Store outcomes seen in production as train evidence of a dataset of their own.
 
     The router reads them like any evaluation result: as neighbours of the requests they
     resemble and in the models' profiles. An outcome recorded again under the same key
-    replaces the earlier one.
+    replaces the earlier one. `audience` (e.g. "cohort:3") names whose requests may read the
+    dataset; empty: everyone's.
     """
     with transaction.atomic():
         dataset, _ = Dataset.objects.select_for_update().get_or_create(
-            name=dataset_name, defaults={"source_format": "field", "content_hash": ""})
+            name=dataset_name, defaults={"source_format": FIELD_FORMAT, "content_hash": ""})
         for outcome in outcomes:
             prompt, _ = Prompt.objects.update_or_create(
                 dataset=dataset, external_id=outcome.key,
@@ -393,10 +395,27 @@ def field_evidence_record(*, dataset_name: str, outcomes: list[FieldOutcome]) ->
             EvaluationResult.objects.update_or_create(
                 prompt=prompt, llm_id=outcome.llm_id, dimension=Dimension.ACCURACY,
                 defaults={"score": outcome.score, "cost_usd": outcome.cost_usd})
-        profiles_compute(dataset=dataset)
-        results = EvaluationResult.objects.filter(prompt__dataset=dataset)
-        dataset.stats = {"prompts": dataset.prompts.count(), "results": results.count(),
-                         "embedder": get_embedder().name, "train": dataset.prompts.count(), "test": 0,
-                         "models": sorted(set(results.values_list("llm__name", flat=True)))}
-        dataset.save(update_fields=["stats", "updated_at"])  # routing snapshots reload on this
+        _field_dataset_refresh(dataset, audience=audience)
     return dataset
+
+
+def field_evidence_forget(*, keys: list[str]) -> int:
+    """Remove these outcomes from every field dataset (ratings withdrawn, aged out or reset)."""
+    with transaction.atomic():
+        holding = Prompt.objects.filter(external_id__in=keys).values("dataset_id")
+        datasets = list(Dataset.objects.select_for_update().filter(source_format=FIELD_FORMAT, pk__in=holding))
+        removed, _ = Prompt.objects.filter(dataset__in=datasets, external_id__in=keys).delete()
+        for dataset in datasets:
+            _field_dataset_refresh(dataset, audience=dataset.stats.get("audience", ""))
+    return removed
+
+
+def _field_dataset_refresh(dataset: Dataset, *, audience: str) -> None:
+    profiles_compute(dataset=dataset)
+    results = EvaluationResult.objects.filter(prompt__dataset=dataset)
+    dataset.stats = {"prompts": dataset.prompts.count(), "results": results.count(),
+                     "embedder": get_embedder().name, "train": dataset.prompts.count(), "test": 0,
+                     "models": sorted(set(results.values_list("llm__name", flat=True))), "audience": audience}
+    dataset.save(update_fields=["stats", "updated_at"])  # routing snapshots reload on this
+    # What else learns from outcomes (the estimator and its shrinkage) retrains, as after an import.
+    transaction.on_commit(lambda: evaluations_imported.send(sender=Dataset, dataset_id=dataset.pk))

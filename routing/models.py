@@ -45,6 +45,14 @@ class Cohort(models.Model):
     monthly_budget_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     # People who chat in the browser on this cohort's terms (others get the default cohort).
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="cohorts")
+    # Off: an API key rates only the decisions made with it; on: any decision of its cohort.
+    keys_rate_cohort_decisions = models.BooleanField(
+        default=False, help_text="API keys of this cohort may rate any of its decisions, not only their own")
+    learns_from_feedback = models.BooleanField(default=True, help_text="Ratings in this cohort change its routing")
+    # Off: the cohort's feedback changes only its own routing.
+    allows_exploration = models.BooleanField(
+        default=True, help_text="A small share of this cohort's requests may try a model routing would not choose")
+    shares_feedback = models.BooleanField(default=False, help_text="This cohort's feedback changes every cohort's routing")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -175,6 +183,8 @@ class Decision(models.Model):
     # The request's embedding (never its text): what feedback on this decision becomes
     # evidence for, near the prompts it resembles.
     embedding = VectorField(dimensions=EMBEDDING_DIMS, null=True, blank=True)
+    # Routed on a drawn quality rather than the expected one (routing.engine.exploration).
+    explored = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -189,7 +199,7 @@ class Decision(models.Model):
             "fallback_reason": self.fallback_reason or None, "versions": self.versions,
             "timings_ms": self.timings, "explanation": self.explanation,
             "answered_by": self.answered_by.name if self.answered_by else None,
-            "attempts": self.attempts, "notices": self.notices,
+            "attempts": self.attempts, "notices": self.notices, "explored": self.explored,
         }
 
 

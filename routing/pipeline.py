@@ -22,6 +22,7 @@ from routing.analysis.serving import Analysis, analyze
 from routing.engine.constraints import Constraints, hard_filter
 from routing.engine.estimate import estimate
 from routing.engine.explanation import explain
+from routing.engine.exploration import exploration_share, explore
 from routing.engine.preferences import preferences_resolve
 from routing.engine.request import Candidate, Estimates, Request, RoutingError, Strategy
 from routing.engine.scoring import choose, rank
@@ -58,13 +59,14 @@ def decision_make(*, text: str, context: str = "", tokens: int | None = None, pr
     analysed = time.perf_counter()
     estimates = estimates_for(request, snapshots.get(), strategy_impl)
     estimated = time.perf_counter()
-    ranking = choose(estimates, weights)
+    ranking, explored = explore(choose(estimates, weights), weights,
+                                share=exploration_share(cohort=cohort, profile=profile_name, mode=mode))
     decision = Decision(
         mode=mode, api_key=api_key, cohort=cohort, user=user if getattr(user, "pk", None) else None,
         profile=profile_name, weights=weights, constraints=request.constraints.as_dict(), analysis=analysis.as_dict(),
         candidates=[c.as_dict() for c in ranking], excluded=estimates.excluded, neighbours=estimates.neighbours,
         filters=estimates.filters, fallback_reason=estimates.fallback_reason, chosen_model=ranking[0].llm,
-        embedding=request.vector, strategy=strategy_impl.name, versions=_versions(analysis),
+        embedding=request.vector, explored=explored, strategy=strategy_impl.name, versions=_versions(analysis),
         explanation=explain(ranking[0], ranking, weights, analysis.as_dict(), estimates.fallback_reason))
     done = time.perf_counter()
     decision.timings = {"analysis": _ms(started, analysed), "evidence": _ms(analysed, estimated),
@@ -86,11 +88,13 @@ def request_build(*, text: str, context: str = "", tokens: int | None = None,
     if not text.strip():
         raise OptiRouteError("the request text is empty")
     analysis, vector = analyze(text, context=context, tokens=tokens)
-    pool = snapshots.get().pools.get(cohort.pk) if cohort else None
+    snapshot = snapshots.get()
+    pool = snapshot.pools.get(cohort.pk) if cohort else None
     request = Request(
         text=text, vector=vector, tokens=analysis.tokens, task_type=analysis.task_type,
         task_confidence=analysis.task_confidence, domain=analysis.domain, domain_confidence=analysis.domain_confidence,
         constraints=constraints or Constraints(), pool=pool, dataset_ids=dataset_ids,
+        searched_ids=dataset_ids if dataset_ids is not None else snapshot.visible_datasets(cohort.pk if cohort else None),
         output_tokens=output_tokens or DEFAULT_OUTPUT_TOKENS, unavailable=unavailable)
     return request, analysis
 
@@ -111,8 +115,9 @@ def estimates_for(request: Request, snapshot: Snapshot, strategy: Strategy) -> E
 
 
 def evidence_gather(request: Request) -> list[tuple[int, float]]:
-    """The nearest evaluated (train) prompts to the request, in its evidence scope."""
-    return Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, request.dataset_ids)
+    """The nearest evaluated (train) prompts to the request, in its evidence scope (never another
+    cohort's own field evidence)."""
+    return Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, request.searched_ids)
 
 
 def strategy_get(name: str | None) -> Strategy:

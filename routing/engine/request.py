@@ -36,6 +36,9 @@ class Request:
     constraints: Constraints = field(default_factory=Constraints)
     pool: frozenset[int] | None = None  # the cohort's model pool, None for all
     dataset_ids: tuple[int, ...] | None = None  # evidence scope, None for every dataset
+    # Where the nearest evidence is searched when dataset_ids is None: every dataset (None) but
+    # other cohorts' own field evidence (Snapshot.visible_datasets).
+    searched_ids: tuple[int, ...] | None = None
     output_tokens: int = DEFAULT_OUTPUT_TOKENS
     unavailable: frozenset[int] = frozenset()  # e.g. circuit breaker open
     # The neighbours' recorded (scores, costs) for some models, looked up once per search: the

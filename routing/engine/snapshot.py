@@ -15,7 +15,7 @@ from typing import cast
 import numpy as np
 from django.db.models import Count, Max, Sum
 
-from registry.models import LLM, Dataset, EvaluationResult, ModelProfile
+from registry.models import FIELD_FORMAT, LLM, Dataset, EvaluationResult, ModelProfile
 from routing.engine.priors import benchmark_priors, figures_of
 from routing.models import Cohort, PreferenceProfile
 from routing.rules import weight_problems
@@ -51,6 +51,8 @@ class Snapshot:
     costs_by_model: dict[int, list[tuple[int, float]]] = field(default_factory=dict)  # llm -> [(dataset, mean)]
     # (llm_id, dataset_id or None) -> the model's embedding (registry.services._model_embeddings)
     model_vectors: dict[tuple[int, int | None], np.ndarray] = field(default_factory=dict)
+    # dataset id -> whose requests may read it ("cohort:<id>"), for field evidence kept to a cohort
+    audiences: dict[int, str] = field(default_factory=dict)
     _evidence: Evidence | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Values derived from the above (priors per task and scope, typical costs), computed on
@@ -64,6 +66,16 @@ class Snapshot:
         if by_name is None:
             by_name = self.memo[key] = {m.name: m for m in self.models.values()}
         return by_name.get(name)  # type: ignore[attr-defined,no-any-return]
+
+    def visible_datasets(self, cohort_id: int | None) -> tuple[int, ...] | None:
+        """The datasets a request of this cohort reads: all (None) unless another cohort keeps
+        field evidence of its own."""
+        mine = f"cohort:{cohort_id}"
+        hidden = {ds for ds, audience in self.audiences.items() if audience != mine}
+        if not hidden:
+            return None
+        visible = [ds for ds in self.dataset_models if ds not in hidden]
+        return tuple(sorted(visible + [ds for ds, audience in self.audiences.items() if audience == mine]))
 
     def prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
         """The model's track record on this task type, else overall, over these datasets
@@ -149,7 +161,9 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
     mean_cost: dict[tuple[int, int | None], float] = {}
     pooled: dict[tuple[int, str], list[tuple[float, int]]] = defaultdict(list)
     vectors: dict[tuple[int, int | None], np.ndarray] = {}
-    for profile in ModelProfile.objects.accuracy().filter(domain=""):
+    audiences = _audiences()
+    # A cohort's own field evidence is read only as neighbours of its requests: not pooled for all.
+    for profile in ModelProfile.objects.accuracy().filter(domain="").exclude(dataset_id__in=audiences):
         if profile.embedding is not None:
             vectors[(profile.llm_id, profile.dataset_id)] = np.asarray(profile.embedding, dtype=np.float32)
         priors[(profile.llm_id, profile.dataset_id, profile.task_type)] = Prior(profile.mean_score, profile.n,
@@ -174,7 +188,12 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
         if dataset_id is not None:
             costs_by_model[llm_id].append((dataset_id, cost))
     return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, profiles, broken_profiles, estimates,
-                    {k: frozenset(v) for k, v in pools.items()}, dict(costs_by_model), vectors)
+                    {k: frozenset(v) for k, v in pools.items()}, dict(costs_by_model), vectors, audiences)
+
+
+def _audiences() -> dict[int, str]:
+    return {ds: audience for ds, audience in Dataset.objects.filter(source_format=FIELD_FORMAT).values_list(
+        "id", "stats__audience") if audience}
 
 
 def _profiles() -> tuple[dict[str, dict[str, float]], dict[str, str]]:

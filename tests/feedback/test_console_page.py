@@ -1,0 +1,45 @@
+"""The staff page of what feedback changed: per model and task type the estimate before and after,
+the ratings with their comments, and a reset that undoes them."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from feedback.models import Feedback
+from feedback.services import feedback_fold
+from registry.models import LLM
+from routing.access.keys import api_key_create
+from tests.conftest import bearer_client
+from tests.feedback.test_feedback import answered, rate
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rated(cheap_and_pricey):
+    owner = bearer_client(api_key_create(cohort_name=None)[1])
+    for _ in range(2):
+        rate(owner, answered(owner)["optiroute"]["decision_id"], "down", comment="made up a function")
+    feedback_fold()
+
+
+def test_staff_see_what_feedback_changed_and_can_reset_it(rated, client):
+    client.force_login(get_user_model().objects.create_user("staff", password="pw-staff-123", is_staff=True))
+    page = client.get("/feedback/").content.decode()
+    assert "cheap" in page and "made up a function" in page and "2 (2)" in page
+    response = client.post("/feedback/reset/", {"llm_id": LLM.objects.get(name="cheap").pk, "task_type": ""})
+    assert response.status_code == 302
+    assert "2 (0)" in client.get("/feedback/").content.decode()
+    assert Feedback.objects.filter(reset_at__isnull=False).count() == 2
+
+
+def test_others_cannot_see_or_reset_it(rated, client):
+    client.force_login(get_user_model().objects.create_user("ada", password="pw-ada-123"))
+    assert client.get("/feedback/").status_code == 302
+    assert client.post("/feedback/reset/", {"llm_id": LLM.objects.get(name="cheap").pk}).status_code == 302
+    assert not Feedback.objects.filter(reset_at__isnull=False).exists()
+
+
+def test_a_reset_of_an_unknown_model_is_a_404(rated, client):
+    client.force_login(get_user_model().objects.create_user("staff", password="pw-staff-123", is_staff=True))
+    assert client.post("/feedback/reset/", {"llm_id": "999999"}).status_code == 404
+    assert client.post("/feedback/reset/", {"llm_id": "x"}).status_code == 404
