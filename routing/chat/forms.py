@@ -8,13 +8,19 @@ from routing.models import PreferenceProfile
 
 
 class ChatForm(forms.Form):
-    message = forms.CharField(max_length=20_000, strip=True,
+    message = forms.CharField(max_length=20_000, strip=True, label="Your message",
                               widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Ask anything…"}))
-    profile = forms.ChoiceField(initial="balanced")
+    profile = forms.ChoiceField(label="Profile", required=False)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, default_profile: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        names = PreferenceProfile.objects.order_by("name").values_list("name", flat=True)
+        names = list(PreferenceProfile.objects.order_by("name").values_list("name", flat=True))
         profile = self.fields["profile"]
         assert isinstance(profile, forms.ChoiceField)
-        profile.choices = [("auto", "auto (my cohort's default)")] + [(n, n) for n in names]
+        profile.choices = [(n, n) for n in names] + [("auto", "auto (my cohort's default)")]
+        # The cohort's default profile is what a new conversation starts with.
+        profile.initial = default_profile if default_profile in names else "auto"
+
+
+class RenameForm(forms.Form):
+    title = forms.CharField(max_length=200, strip=True, label="Title")
