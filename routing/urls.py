@@ -18,6 +18,7 @@ urlpatterns = [
     path("chat/c/<int:pk>/", chat.chat, name="chat-conversation"),
     path("chat/c/<int:pk>/rename/", chat.chat_rename, name="chat-rename"),
     path("chat/c/<int:pk>/delete/", chat.chat_delete, name="chat-delete"),
+    path("chat/preview/", chat.chat_preview, name="chat-preview"),
     path("chat/stream/", chat.chat_stream_view, name="chat-stream"),
     path("chat/decisions/<uuid:pk>/", chat.chat_decision, name="chat-decision"),
 ]

@@ -17,7 +17,9 @@ from routing.access.budgets import usage_build
 from routing.engine.snapshot import snapshots
 from routing.gateway.chat import PROFILE_PREFIX, ChatRequest, PreparedChat, chat_prepare, decision_finish
 from routing.gateway.openai_wire import chat_complete, chat_stream
-from routing.models import ApiKey, Conversation, Message
+from routing.inference.providers import unusable_reason
+from routing.models import ApiKey, Conversation, Decision, Message
+from routing.pipeline import decision_make
 
 BROWSER_HISTORY = 20  # earlier messages of a conversation that are sent along
 TITLE_CHARS = 60
@@ -35,11 +37,13 @@ def chat_turn_prepare(*, conversation: Conversation, api_key: ApiKey, text: str)
     there is nothing to prepare."""
     history = [{"role": m.role, "content": m.content}
                for m in conversation.messages.exclude(status=Message.Status.ERROR).exclude(content="")]
+    settings = dict(conversation.settings)
     with transaction.atomic():
         Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
-        conversation.save(update_fields=["updated_at"])
+        # A pinned model answers this one message; the next is routed again.
+        conversation.settings = {**settings, "pinned": ""}
+        conversation.save(update_fields=["settings", "updated_at"])
     answer = Message(conversation=conversation, role=Message.Role.ASSISTANT, status=Message.Status.PARTIAL)
-    settings = conversation.settings
     request = ChatRequest(model=_model_asked(settings), messages=[*history[-BROWSER_HISTORY:],
                                                                   {"role": "user", "content": text}],
                           options={"preferences": settings.get("preferences") or None,
@@ -51,7 +55,46 @@ def chat_turn_prepare(*, conversation: Conversation, api_key: ApiKey, text: str)
         answer.save()
         return None, answer
     answer.decision_id = prepared.decision.id
+    if not settings.get("pinned"):
+        answer.meta = {"switch": model_stick(prepared=prepared, conversation=conversation)}
     return prepared, answer
+
+
+def model_stick(*, prepared: PreparedChat, conversation: Conversation) -> str:
+    """Within a conversation, the previous turn's model answers again unless routing's new choice
+    beats it by more than the cohort's margin. Says what happened (empty: nothing to say)."""
+    previous = (conversation.messages.filter(role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE)
+                .exclude(model_name="").last())
+    decision = prepared.decision
+    chosen = decision.chosen_model.name if decision.chosen_model else ""
+    if previous is None or not chosen or previous.model_name == chosen:
+        return ""
+    before, margin = previous.model_name, prepared.api_key.cohort.chat_switch_margin
+    utilities = {c["model"]: c["utility"] for c in decision.candidates}
+    llm = snapshots.get().model_named(before)
+    if before not in utilities or llm is None or unusable_reason(llm):
+        return f"Switched from {before} to {chosen}: {before} cannot answer this message on these settings."
+    gain = utilities[chosen] - utilities[before]
+    if gain > margin:
+        return (f"Switched from {before} to {chosen}: its utility {utilities[chosen]:.3f} beats {before}'s "
+                f"{utilities[before]:.3f} by more than the margin {margin:g}.")
+    prepared.chain.models = [llm, *(m for m in prepared.chain.models if m.pk != llm.pk)]
+    decision.chosen_model = llm
+    decision.explanation = (f"Kept {before} from the previous turn: {chosen} scored only {gain:.3f} higher, "
+                            f"within the margin {margin:g}. Routing alone: {decision.explanation}")
+    return ""
+
+
+def chat_preview_make(*, api_key: ApiKey, text: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """A dry-run decision on the conversation's settings, not stored: who would answer, the next
+    two, the reasons, the expected cost."""
+    profile = settings.get("profile") or "auto"
+    routed = decision_make(text=text, profile=None if profile == "auto" else profile,
+                           preferences=settings.get("preferences") or None,
+                           constraints=settings.get("constraints") or None, cohort=api_key.cohort, api_key=api_key,
+                           mode=Decision.Mode.DRY_RUN, save=False)
+    return {"candidates": [c.as_dict() for c in routed.ranking[:3]], "explanation": routed.decision.explanation,
+            "profile": routed.decision.profile, "pinned": settings.get("pinned") or ""}
 
 
 def chat_turn_send(*, conversation: Conversation, api_key: ApiKey, text: str) -> Message:

@@ -16,9 +16,9 @@ from django.views.decorators.http import require_POST
 from optiroute.api_errors import OptiRouteError
 from optiroute.http import HtmxHttpRequest
 from routing.access.keys import get_chat_key_for_user
-from routing.chat.forms import ChatForm, RenameForm
-from routing.chat.services import chat_turn_prepare, chat_turn_send, chat_turn_stream, conversation_start
-from routing.models import ApiKey, Conversation, Decision, Message
+from routing.chat.forms import ChatForm, RenameForm, SettingsForm
+from routing.chat.services import chat_preview_make, chat_turn_prepare, chat_turn_send, chat_turn_stream, conversation_start
+from routing.models import ApiKey, Conversation, Decision
 
 
 def get_conversation_for_user(user: Any, pk: int) -> Conversation:
@@ -39,10 +39,12 @@ def chat(request: HtmxHttpRequest, pk: int | None = None) -> HttpResponse:
         key = get_chat_key_for_user(request.user)
     except OptiRouteError as exc:
         return render(request, "routing/chat.html", {"blocked": exc.message}, status=exc.status)
-    form = ChatForm(request.POST or None, default_profile=_profile_of(conversation, key))
+    form = ChatForm(request.POST or None, cohort=key.cohort, settings=conversation.settings if conversation else None)
     if request.method == "POST" and form.is_valid():
-        text, profile = form.cleaned_data["message"], form.cleaned_data["profile"]
-        conversation = _conversation_for_turn(request.user, conversation, text, profile)
+        text = form.cleaned_data["message"]
+        # The "continue" button sends no settings: the conversation keeps its own.
+        settings = form.conversation_settings() if "profile" in request.POST else None
+        conversation = _conversation_for_turn(request.user, conversation, text, settings)
         chat_turn_send(conversation=conversation, api_key=key, text=text)
         return redirect("chat-conversation", pk=conversation.pk)
     return render(request, "routing/chat.html", _page(request.user, conversation, form),
@@ -60,15 +62,36 @@ def chat_stream_view(request: HttpRequest) -> HttpResponse | StreamingHttpRespon
         key = get_chat_key_for_user(request.user)
     except OptiRouteError as exc:
         return HttpResponse(exc.message, status=exc.status)
-    form = ChatForm(request.POST, default_profile=_profile_of(conversation, key))
+    form = ChatForm(request.POST, cohort=key.cohort)
     if not form.is_valid():
-        return HttpResponse("; ".join(str(m) for errors in form.errors.values() for m in errors), status=400)
-    text, profile = form.cleaned_data["message"], form.cleaned_data["profile"]
-    conversation = _conversation_for_turn(request.user, conversation, text, profile)
+        return HttpResponse(_problems(form), status=400)
+    text = form.cleaned_data["message"]
+    conversation = _conversation_for_turn(request.user, conversation, text, form.conversation_settings())
     response = StreamingHttpResponse(_events(request, conversation, key, text), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+@login_required
+@require_POST
+def chat_preview(request: HtmxHttpRequest) -> HttpResponse:
+    """Which model would answer the message being typed, on the settings as they stand (dry run)."""
+    try:
+        key = get_chat_key_for_user(request.user)
+    except OptiRouteError as exc:
+        return render(request, "routing/chat.html#preview", {"problem": exc.message})
+    form = SettingsForm(request.POST, cohort=key.cohort)
+    if not form.is_valid():
+        return render(request, "routing/chat.html#preview", {"problem": _problems(form)})
+    if not form.cleaned_data["message"]:
+        return render(request, "routing/chat.html#preview", {})
+    try:
+        preview = chat_preview_make(api_key=key, text=form.cleaned_data["message"],
+                                    settings=form.conversation_settings())
+    except OptiRouteError as exc:
+        return render(request, "routing/chat.html#preview", {"problem": exc.message})
+    return render(request, "routing/chat.html#preview", {"preview": preview})
 
 
 @login_required
@@ -110,24 +133,25 @@ def _sse(event: str, payload: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(payload)}\n\n"
 
 
-def _conversation_for_turn(user: Any, conversation: Conversation | None, text: str, profile: str) -> Conversation:
+def _conversation_for_turn(user: Any, conversation: Conversation | None, text: str,
+                           settings: dict[str, Any] | None) -> Conversation:
+    """The conversation's settings as the form sent them apply from this message on."""
     if conversation is None:
-        return conversation_start(user=user, text=text, settings={"profile": profile or "auto"})
-    if profile and conversation.settings.get("profile") != profile:
-        conversation.settings = {**conversation.settings, "profile": profile}
-        conversation.save(update_fields=["settings", "updated_at"])
+        return conversation_start(user=user, text=text, settings=settings)
+    if settings is None:
+        return conversation
+    conversation.settings = settings
+    conversation.save(update_fields=["settings", "updated_at"])
     return conversation
 
 
-def _profile_of(conversation: Conversation | None, key: ApiKey) -> str:
-    if conversation is not None and conversation.settings.get("profile"):
-        return str(conversation.settings["profile"])
-    default = key.cohort.default_profile
-    return default.name if default else "auto"
+def _problems(form: SettingsForm) -> str:
+    return "; ".join(f"{name}: {m}" if name != "__all__" else str(m)
+                     for name, errors in form.errors.items() for m in errors)
 
 
 def _page(user: Any, conversation: Conversation | None, form: ChatForm) -> dict[str, Any]:
     messages = list(conversation.messages.all()) if conversation else []
     return {"form": form, "conversation": conversation, "messages": messages,
-            "conversations": Conversation.objects.for_user(user)[:50],
-            "answer_status": Message.Status}
+            "conversations": Conversation.objects.for_user(user)[:50], "overridden": form.overridden(),
+            "profiles_json": json.dumps(form.profiles)}

@@ -97,7 +97,42 @@
     }
     if (!String(body.get("message") || "").trim()) return;
     if (target === form) textarea.value = "";
+    const pinned = form.querySelector("select[name=pinned]");
+    if (pinned) pinned.value = "";  // a pin holds for one message
     send(body);
+  });
+  // Sliders: each shows its value; picking a profile sets them all; moving one overrides it.
+  const sliders = form.querySelector("fieldset.sliders");
+  const profiles = sliders ? JSON.parse(sliders.dataset.profiles) : {};
+  const profileSelect = form.querySelector("select[name=profile]");
+  function markSliders() {
+    const weights = profiles[profileSelect.value] || {};
+    let overridden = 0;
+    form.querySelectorAll("input[type=range]").forEach(function (input) {
+      const box = input.closest(".slider");
+      box.querySelector("output").textContent = Number(input.value).toFixed(2);
+      const differs = Math.abs(Number(input.value) - (weights[input.name] || 0)) > 1e-9;
+      box.classList.toggle("overridden", differs);
+      if (differs) overridden += 1;
+    });
+    const summary = document.getElementById("settings-summary");
+    if (summary) summary.textContent = profileSelect.value + (overridden ? ", " + overridden + " slider" + (overridden > 1 ? "s" : "") + " overridden" : "");
+  }
+  if (profileSelect) {
+    profileSelect.addEventListener("change", function () {
+      const weights = profiles[profileSelect.value] || {};
+      form.querySelectorAll("input[type=range]").forEach(function (input) { input.value = weights[input.name] || 0; });
+      markSliders();
+    });
+    form.addEventListener("input", function (event) { if (event.target.type === "range") markSliders(); });
+  }
+  // "Pin" in the preview: that model answers the next message.
+  document.addEventListener("click", function (event) {
+    const pin = event.target.closest("[data-pin]");
+    if (!pin) return;
+    const select = form.querySelector("select[name=pinned]");
+    select.value = pin.dataset.pin;
+    select.dispatchEvent(new Event("change", {bubbles: true}));
   });
   stop.addEventListener("click", function () { if (running) running.abort(); });
   textarea.addEventListener("keydown", function (event) {

@@ -94,3 +94,39 @@ def test_a_person_chats_watches_the_answer_stream_and_rates_it(live_server, prov
                 shoot(browser, live_server.url, "ada", f"/chat/c/{conversation.pk}/", dark=dark, phone=phone)
         browser.close()
     assert Feedback.objects.get().rating == -1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_cost_slider_and_a_pin_change_who_answers(live_server, strong_and_cheap, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    expect.set_options(timeout=60_000)
+    get_user_model().objects.create_user("ada", password="pw-ada-123")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page()
+        sign_in(page, live_server.url, "ada")
+        page.get_by_label("Your message").fill("Write a short poem about the sea.")
+        page.get_by_text("Routing settings").click()
+        page.get_by_label("Profile").select_option("quality-first")
+        first = page.locator("#preview .candidate.first")
+        expect(first).to_have_attribute("data-model", "strong")
+        cost = page.locator("input[type=range][name=cost]")
+        cost.fill("1")
+        expect(page.locator(".slider.overridden")).to_contain_text("Cost")
+        expect(page.locator("#settings-summary")).to_contain_text("1 slider overridden")
+        expect(first).to_have_attribute("data-model", "cheap")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator(".msg.assistant .answer-meta .model").last).to_have_text("cheap")
+
+        page.get_by_label("Your message").fill("And one about the mountains.")
+        expect(page.locator("#preview .candidate.first")).to_have_attribute("data-model", "cheap")
+        page.get_by_role("button", name="Pin strong for the next message").click()
+        expect(page.get_by_label("Pin a model for the next message")).to_have_value("strong")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator(".msg.assistant .answer-meta .model")).to_have_count(2)
+        expect(page.locator(".msg.assistant .answer-meta .model").last).to_have_text("strong")
+        expect(page.get_by_label("Pin a model for the next message")).to_have_value("")
+        browser.close()
+    assert [m.model_name for m in Conversation.objects.get().messages.filter(role="assistant")] == ["cheap", "strong"]
