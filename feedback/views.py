@@ -22,7 +22,8 @@ def chat_feedback(request: HttpRequest, decision_id: uuid.UUID, rating: str) -> 
     if rating not in RATINGS:
         raise Http404("a rating is up or down")
     try:
-        feedback_record(api_key=get_chat_key_for_user(request.user), decision_id=decision_id, rating=RATINGS[rating])
+        feedback_record(api_key=get_chat_key_for_user(request.user), decision_id=decision_id, rating=RATINGS[rating],
+                        comment=request.POST.get("comment", "").strip()[:2000])
     except OptiRouteError as exc:
         return render(request, "feedback/rated.html", {"error": exc.message}, status=exc.status)
     return render(request, "feedback/rated.html", {"rating": rating})

@@ -78,8 +78,12 @@ def test_a_person_chats_watches_the_answer_stream_and_rates_it(live_server, prov
         expect(page.get_by_label("Your message")).to_have_value("")  # ready for the next message
         conversation = Conversation.objects.get()
         page.wait_for_url(f"**/chat/c/{conversation.pk}/")
+        answer.get_by_label("Comment on this answer (optional)").fill("Too short for a team greeting.")
         answer.get_by_role("button", name="bad answer").click()
-        expect(page.locator(".rated")).to_contain_text("noted")
+        expect(page.locator(".rated")).to_contain_text("rated bad")
+        answer.get_by_role("button", name="bad answer").click()  # twice: still one rating
+        expect(page.locator(".rated")).to_contain_text("rated bad")
+        assert page.evaluate("getComputedStyle(document.querySelector('.icon-up')).maskImage").startswith("url(")
 
         page.reload()
         expect(page.locator(".chat-list")).to_contain_text("Say hello to the team.")
@@ -93,7 +97,8 @@ def test_a_person_chats_watches_the_answer_stream_and_rates_it(live_server, prov
             for phone in (False, True):
                 shoot(browser, live_server.url, "ada", f"/chat/c/{conversation.pk}/", dark=dark, phone=phone)
         browser.close()
-    assert Feedback.objects.get().rating == -1
+    feedback = Feedback.objects.get()
+    assert (feedback.rating, feedback.comment) == (-1, "Too short for a team greeting.")
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -127,6 +127,20 @@ def test_a_rating_from_the_page_is_stored(provider, client, member):
     assert Feedback.objects.get().rating == -1
 
 
+def test_a_second_rating_with_a_comment_changes_the_first(provider, client, member):
+    send(client, "Say hello to the team.")
+    decision = Decision.objects.get()
+    client.post(f"/chat/feedback/{decision.pk}/down/", {"comment": "too short"}, HTTP_HX_REQUEST="true")
+    response = client.post(f"/chat/feedback/{decision.pk}/up/", {"comment": "  fine after all "},
+                           HTTP_HX_REQUEST="true")
+    assert "rated good" in response.content.decode()
+    feedback = Feedback.objects.get()
+    assert (feedback.rating, feedback.comment) == (1, "fine after all")
+    html = client.get(f"/chat/c/{Conversation.objects.get().pk}/").content.decode()
+    assert 'name="comment"' in html and "vendor/lucide" not in html  # icons come by the stylesheet
+    assert "\U0001f44d" not in html and "\U0001f44e" not in html
+
+
 def test_the_chat_keeps_to_the_members_cohort(provider, client, member):
     cohort = Cohort.objects.create(name="research")
     cohort.members.add(member)
