@@ -55,8 +55,9 @@ def chat_turn_prepare(*, conversation: Conversation, api_key: ApiKey, text: str)
         answer.save()
         return None, answer
     answer.decision_id = prepared.decision.id
-    if not settings.get("pinned"):
-        answer.meta = {"switch": model_stick(prepared=prepared, conversation=conversation)}
+    pinned = settings.get("pinned")
+    answer.meta = {"switch": f"You pinned {pinned} for this message: no routing." if pinned
+                   else model_stick(prepared=prepared, conversation=conversation)}
     return prepared, answer
 
 

@@ -40,15 +40,22 @@ def sign_in(page, url, name):
     page.wait_for_url("**/chat/")
 
 
-def shoot(browser, url, name, path, *, dark, phone):
+def shoot(browser, url, name, path, *, dark, phone, settings=False):
+    """The page as a person sees it; with `settings`, a message typed, the preview and settings open."""
+    from playwright.sync_api import expect
+
     context = browser.new_context(color_scheme="dark" if dark else "light",
                                   viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 860})
     page = context.new_page()
     sign_in(page, url, name)
     page.goto(f"{url}{path}")
+    if settings:
+        page.get_by_label("Your message").fill("Write a limerick about routing.")
+        page.get_by_text("Routing settings").click()
+        expect(page.locator("#preview .candidate.first")).to_be_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"chat-{'dark' if dark else 'light'}-{'phone' if phone else 'desktop'}.png"),
-                    full_page=True)
+    name = f"chat-{'settings-' if settings else ''}{'dark' if dark else 'light'}-{'phone' if phone else 'desktop'}.png"
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
     context.close()
 
 
@@ -133,5 +140,9 @@ def test_the_cost_slider_and_a_pin_change_who_answers(live_server, strong_and_ch
         expect(page.locator(".msg.assistant .answer-meta .model")).to_have_count(2)
         expect(page.locator(".msg.assistant .answer-meta .model").last).to_have_text("strong")
         expect(page.get_by_label("Pin a model for the next message")).to_have_value("")
+        for dark in (False, True):
+            for phone in (False, True):
+                shoot(browser, live_server.url, "ada", page.url.removeprefix(live_server.url), dark=dark, phone=phone,
+                      settings=True)
         browser.close()
     assert [m.model_name for m in Conversation.objects.get().messages.filter(role="assistant")] == ["cheap", "strong"]

@@ -73,7 +73,9 @@ def test_the_cohorts_denials_and_local_only_hold(strong_and_cheap, client, membe
 def test_a_pinned_model_answers_the_next_message_only(strong_and_cheap, client, member):
     client.post("/chat/", form(pinned="cheap"))
     conversation = Conversation.objects.get()
-    assert Decision.objects.get().answered_by.name == "cheap" and conversation.messages.last().model_name == "cheap"
+    answer = conversation.messages.last()
+    assert Decision.objects.get().answered_by.name == "cheap" and answer.model_name == "cheap"
+    assert answer.meta["switch"] == "You pinned cheap for this message: no routing."
     conversation.refresh_from_db()
     assert conversation.settings["pinned"] == ""
     assert client.post("/chat/", form(pinned="not-a-model")).status_code == 400
