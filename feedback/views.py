@@ -6,7 +6,8 @@ import uuid
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from feedback.services import feedback_record
@@ -26,4 +27,7 @@ def chat_feedback(request: HttpRequest, decision_id: uuid.UUID, rating: str) -> 
                         comment=request.POST.get("comment", "").strip()[:2000])
     except OptiRouteError as exc:
         return render(request, "feedback/rated.html", {"error": exc.message}, status=exc.status)
+    if not request.headers.get("HX-Request"):  # a plain form post (no JavaScript): back to the conversation
+        back = request.POST.get("next", "")
+        return redirect(back if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}) else "chat")
     return render(request, "feedback/rated.html", {"rating": rating})

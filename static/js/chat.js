@@ -30,6 +30,18 @@
     return rest;
   }
 
+  function listConversation(data) {  // a new conversation joins the list at the top
+    const items = document.querySelector(".chat-list ul");
+    if (!items) return;
+    items.querySelectorAll(".hint").forEach(function (node) { node.remove(); });
+    const link = el("a", "", data.title);
+    link.href = data.url;
+    link.setAttribute("aria-current", "page");
+    const item = el("li");
+    item.appendChild(link);
+    items.prepend(item);
+  }
+
   async function send(body) {
     const question = el("article", "msg user");
     question.appendChild(el("div", "answer-body", body.get("message")));
@@ -60,6 +72,7 @@
         if (done) break;
         buffer = parseEvents(buffer + decoder.decode(value, {stream: true}), function (name, data) {
           if (name === "conversation") {
+            if (!form.querySelector("input[name=conversation]").value) listConversation(data);
             form.querySelector("input[name=conversation]").value = data.id;
             form.action = data.url;
             if (location.pathname !== data.url) history.replaceState(null, "", data.url);

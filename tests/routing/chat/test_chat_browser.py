@@ -54,8 +54,8 @@ def shoot(browser, url, name, path, *, dark, phone, settings=False):
         page.get_by_text("Routing settings").click()
         expect(page.locator("#preview .candidate.first")).to_be_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    name = f"chat-{'settings-' if settings else ''}{'dark' if dark else 'light'}-{'phone' if phone else 'desktop'}.png"
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+    file = f"chat-{'settings-' if settings else ''}{'dark' if dark else 'light'}-{'phone' if phone else 'desktop'}.png"
+    page.screenshot(path=str(SCREENSHOTS / file), full_page=True)
     context.close()
 
 
@@ -85,6 +85,7 @@ def test_a_person_chats_watches_the_answer_stream_and_rates_it(live_server, prov
         expect(page.get_by_label("Your message")).to_have_value("")  # ready for the next message
         conversation = Conversation.objects.get()
         page.wait_for_url(f"**/chat/c/{conversation.pk}/")
+        expect(page.locator(".chat-list [aria-current=page]")).to_have_text("Say hello to the team.")
         answer.get_by_label("Comment on this answer (optional)").fill("Too short for a team greeting.")
         answer.get_by_role("button", name="bad answer").click()
         expect(page.locator(".rated")).to_contain_text("rated bad")

@@ -125,6 +125,11 @@ def test_a_rating_from_the_page_is_stored(provider, client, member):
     response = client.post(f"/chat/feedback/{decision.pk}/down/", HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and "noted" in response.content.decode()
     assert Feedback.objects.get().rating == -1
+    # Without JavaScript the rating form posts the page, and lands back on the conversation.
+    back = f"/chat/c/{Conversation.objects.get().pk}/"
+    assert client.post(f"/chat/feedback/{decision.pk}/up/", {"next": back})["Location"] == back
+    assert client.post(f"/chat/feedback/{decision.pk}/up/", {"next": "https://evil.example/"})["Location"] == "/chat/"
+    assert Feedback.objects.get().rating == 1
 
 
 def test_a_second_rating_with_a_comment_changes_the_first(provider, client, member):
