@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connection, models, transaction
 from django.utils import timezone
 from pgvector.django import VectorField
@@ -46,13 +47,18 @@ class Cohort(models.Model):
     # People who chat in the browser on this cohort's terms (others get the default cohort).
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="cohorts")
     # In a browser conversation, the model of the previous turn answers again unless the new
-    # choice's utility beats its by more than this (routing.chat.services).
-    chat_switch_margin = models.FloatField(default=0.05, help_text="utility margin (0..1) a new model needs to "
-                                           "take over a browser conversation from the previous turn's model")
+    # choice's utility beats its by more than this (routing.chat.services); empty: 0.05.
+    chat_switch_margin = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="utility margin (0..1) a new model needs to take over a browser conversation from the "
+                  "previous turn's model; empty means 0.05")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
+
+    def switch_margin(self) -> float:
+        return 0.05 if self.chat_switch_margin is None else self.chat_switch_margin
 
 
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):

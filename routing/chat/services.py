@@ -70,7 +70,7 @@ def model_stick(*, prepared: PreparedChat, conversation: Conversation) -> str:
     chosen = decision.chosen_model.name if decision.chosen_model else ""
     if previous is None or not chosen or previous.model_name == chosen:
         return ""
-    before, margin = previous.model_name, prepared.api_key.cohort.chat_switch_margin
+    before, margin = previous.model_name, prepared.api_key.cohort.switch_margin()
     utilities = {c["model"]: c["utility"] for c in decision.candidates}
     llm = snapshots.get().model_named(before)
     if before not in utilities or llm is None or unusable_reason(llm):

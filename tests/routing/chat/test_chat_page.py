@@ -169,3 +169,16 @@ def test_a_revoked_chat_key_blocks_the_chat(provider, client, member):
     ApiKey.objects.get(user=member).revoke()
     page = client.get("/chat/")
     assert page.status_code == 403 and "revoked" in page.content.decode()
+
+
+def test_an_answer_cut_at_the_length_limit_says_so_and_offers_to_continue(provider, client, member):
+    client.post("/chat/", {"message": "Say hello to the team.", "profile": "quality-first", "cost": "1"})
+    conversation = Conversation.objects.get()
+    settings = dict(conversation.settings)
+    Message.objects.filter(role="assistant").update(finish_reason="length")
+    html = client.get(f"/chat/c/{conversation.pk}/").content.decode()
+    assert "stopped at the length limit" in html and "Continue the answer" in html
+    # "Continue" sends a message and no settings: the conversation keeps its own.
+    client.post(f"/chat/c/{conversation.pk}/", {"message": "Please continue where you stopped."})
+    conversation.refresh_from_db()
+    assert conversation.settings == settings and conversation.messages.count() == 4
