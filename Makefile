@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 HTMX_VERSION := 2.0.11
+LUCIDE_VERSION := 0.462.0
 # llama.cpp's default build uses AMX instructions that crash on these CPUs: build portable AVX2.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF
@@ -12,7 +13,7 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install run test bench lint stop clean
 
-install: $(VENV)/.installed static/vendor/htmx.min.js /usr/bin/chromium
+install: $(VENV)/.installed static/vendor/htmx.min.js static/vendor/lucide/thumbs-up.svg /usr/bin/chromium
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +34,9 @@ $(VENV)/.installed: pyproject.toml
 
 static/vendor/htmx.min.js:
 	scripts/fetch_htmx.sh $(HTMX_VERSION) $@
+
+static/vendor/lucide/thumbs-up.svg:
+	scripts/fetch_icons.sh $(LUCIDE_VERSION) static/vendor/lucide thumbs-up thumbs-down
 
 run: install
 	$(BIN)/python -m optiroute.runner --port $(PORT)

@@ -11,6 +11,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from feedback.changes import feedback_changes
@@ -30,9 +31,12 @@ def chat_feedback(request: HttpRequest, decision_id: uuid.UUID, rating: str) -> 
         raise Http404("a rating is up or down")
     try:
         feedback_record(api_key=get_chat_key_for_user(request.user), user=request.user, decision_id=decision_id,
-                        rating=RATINGS[rating])
+                        rating=RATINGS[rating], comment=request.POST.get("comment", "").strip()[:2000])
     except OptiRouteError as exc:
         return render(request, "feedback/rated.html", {"error": exc.message}, status=exc.status)
+    if not request.headers.get("HX-Request"):  # a plain form post (no JavaScript): back to the conversation
+        back = request.POST.get("next", "")
+        return redirect(back if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}) else "chat")
     return render(request, "feedback/rated.html", {"rating": rating})
 
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connection, models, transaction
 from django.utils import timezone
 from pgvector.django import VectorField
@@ -53,10 +54,19 @@ class Cohort(models.Model):
     allows_exploration = models.BooleanField(
         default=True, help_text="A small share of this cohort's requests may try a model routing would not choose")
     shares_feedback = models.BooleanField(default=False, help_text="This cohort's feedback changes every cohort's routing")
+    # In a browser conversation, the model of the previous turn answers again unless the new
+    # choice's utility beats its by more than this (routing.chat.services); empty: 0.05.
+    chat_switch_margin = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="utility margin (0..1) a new model needs to take over a browser conversation from the "
+                  "previous turn's model; empty means 0.05")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
+
+    def switch_margin(self) -> float:
+        return 0.05 if self.chat_switch_margin is None else self.chat_switch_margin
 
 
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
@@ -278,3 +288,57 @@ class BatchItem(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["batch", "position"], name="batch_item_position")]
         indexes = [models.Index(fields=["batch", "status"])]
+
+
+class ConversationQuerySet(models.QuerySet["Conversation"]):
+    def for_user(self, user: Any) -> ConversationQuerySet:
+        return self.filter(user=user)
+
+
+class Conversation(models.Model):
+    """A browser chat conversation; its settings (profile, slider overrides, constraints, a pinned
+    model) apply to its next message."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
+    title = models.CharField(max_length=200)
+    settings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user"
+        ASSISTANT = "assistant"
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete"
+        PARTIAL = "partial"  # stopped by the reader or failed upstream mid-answer: kept, marked
+        ERROR = "error"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    # Decisions are stored off the request path (routing.recorder), possibly after this row:
+    # no database constraint, so the order of the two writes does not matter.
+    decision = models.ForeignKey(Decision, on_delete=models.SET_NULL, null=True, blank=True, db_constraint=False,
+                                 related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    model_name = models.CharField(max_length=200, blank=True)
+    cost_usd = models.FloatField(null=True, blank=True)
+    saving_usd = models.FloatField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    meta = models.JSONField(default=dict, blank=True)  # reasons, notices, the error, a switch's reason
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]

@@ -15,5 +15,10 @@ urlpatterns = [
     path("console/decisions/", console.decision_list, name="decisions"),
     path("console/decisions/<uuid:pk>/", console.decision_detail, name="decision"),
     path("chat/", chat.chat, name="chat"),
-    path("chat/reset/", chat.chat_reset, name="chat-reset"),
+    path("chat/c/<int:pk>/", chat.chat, name="chat-conversation"),
+    path("chat/c/<int:pk>/rename/", chat.chat_rename, name="chat-rename"),
+    path("chat/c/<int:pk>/delete/", chat.chat_delete, name="chat-delete"),
+    path("chat/preview/", chat.chat_preview, name="chat-preview"),
+    path("chat/stream/", chat.chat_stream_view, name="chat-stream"),
+    path("chat/decisions/<uuid:pk>/", chat.chat_decision, name="chat-decision"),
 ]

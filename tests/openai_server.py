@@ -101,6 +101,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 return  # the connection closes without [DONE]
             self.wfile.write(f"data: {event}\n\n".encode())
+            self.wfile.flush()
+            time.sleep(self.server.stream_pause_s)  # a slow model: its words arrive one by one
 
     def _chunked(self, body: dict[str, Any], *, linger_s: float = 0.0) -> None:
         if self.server.delay_s:
@@ -177,6 +179,7 @@ class FakeOpenAIServer(ThreadingHTTPServer):
         self.last_proxy_auth = ""
         self.last_body: dict[str, Any] = {}
         self.delay_s = delay_s
+        self.stream_pause_s = 0.0  # between streamed events
         self.connections = 0  # accepted so far: kept-alive connections serve several calls
         self.lock = threading.Lock()
 
