@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
 
 from registry.models import LLM
-from routing.models import SLIDERS, Cohort, PreferenceProfile
+from routing.models import SLIDERS, Cohort, Decision, PreferenceProfile
 from routing.rules import constraint_problems, weight_problems
 
 # The hard constraints a cohort's form edits; any other stored key (e.g. an allowed_models
@@ -106,3 +108,52 @@ class ProfileForm(forms.ModelForm):  # type: ignore[type-arg]
             self.add_error(None, problem)
         self.instance.weights = weights
         return cleaned
+
+
+class DecisionFilterForm(forms.Form):
+    """The decision log's filters; `filter` narrows a queryset to the rows they describe."""
+
+    FEEDBACK = [("", "any"), ("up", "rated up"), ("down", "rated down"), ("none", "not rated")]
+    FALLBACK = [("", "any"), ("yes", "fell back"), ("no", "no fallback")]
+
+    cohort = forms.ChoiceField(required=False)
+    model = forms.ChoiceField(required=False, help_text="Chosen or answering model.")
+    profile = forms.ChoiceField(required=False)
+    mode = forms.ChoiceField(required=False, choices=[("", "any"), *Decision.Mode.choices])
+    fallback = forms.ChoiceField(required=False, choices=FALLBACK)
+    feedback = forms.ChoiceField(required=False, choices=FEEDBACK)
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["cohort"].choices = _any(Cohort.objects.order_by("name").values_list("name", flat=True))  # type: ignore[attr-defined]
+        self.fields["model"].choices = _any(LLM.objects.order_by("name").values_list("name", flat=True))  # type: ignore[attr-defined]
+        profiles = Decision.objects.exclude(profile="").order_by("profile").values_list("profile", flat=True)
+        self.fields["profile"].choices = _any(profiles.distinct())  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        return cleaned
+
+    def filter(self, decisions: QuerySet[Decision]) -> QuerySet[Decision]:
+        data = self.cleaned_data if self.is_valid() else {}
+        lookups = {"cohort": "cohort__name", "profile": "profile", "mode": "mode",
+                   "since": "created_at__date__gte", "until": "created_at__date__lte"}
+        decisions = decisions.filter(**{lookup: data[key] for key, lookup in lookups.items() if data.get(key)})
+        if data.get("model"):
+            decisions = decisions.filter(Q(chosen_model__name=data["model"]) | Q(answered_by__name=data["model"]))
+        if data.get("fallback"):
+            decisions = decisions.exclude(fallback_reason="") if data["fallback"] == "yes" \
+                else decisions.filter(fallback_reason="")
+        feedback = {"up": Q(feedback__rating=1), "down": Q(feedback__rating=-1), "none": Q(feedback__isnull=True)}
+        if data.get("feedback"):
+            decisions = decisions.filter(feedback[data["feedback"]]).distinct()
+        return decisions
+
+
+def _any(names: Iterable[str]) -> list[tuple[str, str]]:
+    return [("", "any"), *((name, name) for name in names)]

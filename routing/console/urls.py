@@ -4,6 +4,7 @@ from routing.console import views
 
 urlpatterns = [
     path("decisions/", views.decision_list, name="decisions"),
+    path("decisions.csv", views.decision_export, name="decisions-export"),
     path("decisions/<uuid:pk>/", views.decision_detail, name="decision"),
     path("cohorts/", views.cohort_list, name="cohorts"),
     path("cohorts/new/", views.cohort_create, name="cohort-create"),

@@ -7,8 +7,9 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.db.models import Count, Q, Sum
-from django.http import HttpResponse
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, QuerySet, Sum
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -16,12 +17,14 @@ from django.views.decorators.http import require_POST
 from optiroute.http import HtmxHttpRequest
 from routing.access.auth import KEY_CACHE_SECONDS
 from routing.access.keys import api_key_create
-from routing.console.forms import CohortForm, ProfileForm
+from routing.console.export import decisions_csv
+from routing.console.forms import CohortForm, DecisionFilterForm, ProfileForm
 from routing.models import ApiKey, Cohort, Decision, PreferenceProfile, Usage
 
 # Routing reads cohorts through the API-key cache and profiles through the registry snapshot,
 # both refreshed every 5 s: the pages say so.
 CONSISTENCY_SECONDS = int(KEY_CACHE_SECONDS)
+DECISIONS_PER_PAGE = 50
 
 
 def get_decision_for_user(user: object, pk: uuid.UUID) -> Decision:
@@ -33,23 +36,37 @@ def get_cohort_for_user(user: object, pk: int) -> Cohort:
     return get_object_or_404(Cohort, pk=pk)
 
 
+def decisions_filtered(request: HtmxHttpRequest) -> tuple[DecisionFilterForm, QuerySet[Decision]]:
+    form = DecisionFilterForm(request.GET or None)
+    decisions = Decision.objects.select_related("cohort", "chosen_model", "answered_by", "usage").annotate(
+        ups=Count("feedback", filter=Q(feedback__rating=1)), downs=Count("feedback", filter=Q(feedback__rating=-1)))
+    return form, form.filter(decisions).order_by("-created_at")
+
+
 @staff_member_required
 def decision_list(request: HtmxHttpRequest) -> HttpResponse:
-    decisions = Decision.objects.select_related("cohort", "chosen_model", "answered_by").order_by("-created_at")
-    mode, cohort = request.GET.get("mode", ""), request.GET.get("cohort", "")
-    if mode:
-        decisions = decisions.filter(mode=mode)
-    if cohort:
-        decisions = decisions.filter(cohort__name=cohort)
-    return render(request, "routing/decisions.html", {
-        "decisions": decisions[:100], "mode": mode, "cohort": cohort, "modes": Decision.Mode.values,
-        "cohorts": Cohort.objects.order_by("name").values_list("name", flat=True)})
+    form, decisions = decisions_filtered(request)
+    page = Paginator(decisions, DECISIONS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    template = "routing/decisions.html#log" if request.htmx else "routing/decisions.html"
+    return render(request, template, {"form": form, "page": page, "query": query.urlencode()},
+                  status=400 if form.errors else 200)
+
+
+@staff_member_required
+def decision_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
+    _, decisions = decisions_filtered(request)
+    response = StreamingHttpResponse(decisions_csv(decisions.iterator(chunk_size=500)), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="decisions-{timezone.now():%Y%m%d-%H%M}.csv"'
+    return response
 
 
 @staff_member_required
 def decision_detail(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     decision = get_decision_for_user(request.user, pk)
-    return render(request, "routing/decision_detail.html", {"d": decision, "usage": getattr(decision, "usage", None)})
+    return render(request, "routing/decision_detail.html", {
+        "d": decision, "usage": getattr(decision, "usage", None), "ratings": decision.feedback.order_by("-updated_at")})
 
 
 @staff_member_required
