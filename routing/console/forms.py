@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from registry.models import LLM
+from routing.console.overview import PROVIDER_ERROR
 from routing.models import SLIDERS, Cohort, Decision, PreferenceProfile
 from routing.rules import constraint_problems, weight_problems
 
@@ -114,7 +117,7 @@ class DecisionFilterForm(forms.Form):
     """The decision log's filters; `filter` narrows a queryset to the rows they describe."""
 
     FEEDBACK = [("", "any"), ("up", "rated up"), ("down", "rated down"), ("none", "not rated")]
-    FALLBACK = [("", "any"), ("yes", "fell back"), ("no", "no fallback")]
+    FALLBACK = [("", "any"), ("yes", "fell back"), ("no", "no fallback"), ("error", "a provider failed")]
 
     cohort = forms.ChoiceField(required=False)
     model = forms.ChoiceField(required=False, help_text="Chosen or answering model.")
@@ -146,9 +149,9 @@ class DecisionFilterForm(forms.Form):
         decisions = decisions.filter(**{lookup: data[key] for key, lookup in lookups.items() if data.get(key)})
         if data.get("model"):
             decisions = decisions.filter(Q(chosen_model__name=data["model"]) | Q(answered_by__name=data["model"]))
+        fallback = {"yes": ~Q(fallback_reason=""), "no": Q(fallback_reason=""), "error": PROVIDER_ERROR}
         if data.get("fallback"):
-            decisions = decisions.exclude(fallback_reason="") if data["fallback"] == "yes" \
-                else decisions.filter(fallback_reason="")
+            decisions = decisions.filter(fallback[data["fallback"]])
         feedback = {"up": Q(feedback__rating=1), "down": Q(feedback__rating=-1), "none": Q(feedback__isnull=True)}
         if data.get("feedback"):
             decisions = decisions.filter(feedback[data["feedback"]]).distinct()
@@ -157,3 +160,31 @@ class DecisionFilterForm(forms.Form):
 
 def _any(names: Iterable[str]) -> list[tuple[str, str]]:
     return [("", "any"), *((name, name) for name in names)]
+
+
+class OverviewForm(forms.Form):
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    cohort = forms.ModelChoiceField(Cohort.objects.order_by("name"), required=False, to_field_name="name",
+                                    empty_label="all cohorts")
+
+    DEFAULT_DAYS = 14
+    MAX_DAYS = 366
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        until = cleaned.get("until") or timezone.localdate()
+        since = cleaned.get("since") or until - dt.timedelta(days=self.DEFAULT_DAYS - 1)
+        if since > until:
+            self.add_error("until", "The end date is before the start date.")
+        elif (until - since).days >= self.MAX_DAYS:
+            self.add_error("since", f"Choose a range of at most {self.MAX_DAYS} days.")
+        cleaned.update(since=since, until=until)
+        return cleaned
+
+    def range(self) -> tuple[dt.date, dt.date, Cohort | None]:
+        """The chosen range and cohort; the default (last 14 days, every cohort) when they are invalid."""
+        if self.is_valid():
+            return self.cleaned_data["since"], self.cleaned_data["until"], self.cleaned_data["cohort"]
+        until = timezone.localdate()
+        return until - dt.timedelta(days=self.DEFAULT_DAYS - 1), until, None

@@ -3,6 +3,7 @@ from django.urls import path
 from routing.console import views
 
 urlpatterns = [
+    path("overview/", views.overview, name="overview"),
     path("decisions/", views.decision_list, name="decisions"),
     path("decisions.csv", views.decision_export, name="decisions-export"),
     path("decisions/<uuid:pk>/", views.decision_detail, name="decision"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -17,8 +18,10 @@ from django.views.decorators.http import require_POST
 from optiroute.http import HtmxHttpRequest
 from routing.access.auth import KEY_CACHE_SECONDS
 from routing.access.keys import api_key_create
+from routing.console.charts import stacked_bars
 from routing.console.export import decisions_csv
-from routing.console.forms import CohortForm, DecisionFilterForm, ProfileForm
+from routing.console.forms import CohortForm, DecisionFilterForm, OverviewForm, ProfileForm
+from routing.console.overview import overview_build
 from routing.models import ApiKey, Cohort, Decision, PreferenceProfile, Usage
 
 # Routing reads cohorts through the API-key cache and profiles through the registry snapshot,
@@ -41,6 +44,16 @@ def decisions_filtered(request: HtmxHttpRequest) -> tuple[DecisionFilterForm, Qu
     decisions = Decision.objects.select_related("cohort", "chosen_model", "answered_by", "usage").annotate(
         ups=Count("feedback", filter=Q(feedback__rating=1)), downs=Count("feedback", filter=Q(feedback__rating=-1)))
     return form, form.filter(decisions).order_by("-created_at")
+
+
+@staff_member_required
+def overview(request: HtmxHttpRequest) -> HttpResponse:
+    form = OverviewForm(request.GET or None)
+    since, until, cohort = form.range()
+    built = overview_build(since=since, until=until, cohort=cohort)
+    return render(request, "console/overview.html", {
+        "form": form, "o": built, "chart": stacked_bars(built.decisions_per_day, built.days),
+        "q": urlencode(built.filters())}, status=400 if form.errors else 200)
 
 
 @staff_member_required
