@@ -12,6 +12,7 @@ urlpatterns = [
     path("cohorts/<int:pk>/", views.cohort_edit, name="cohort"),
     path("cohorts/<int:pk>/keys/", views.cohort_key_create, name="cohort-key-create"),
     path("keys/<int:pk>/revoke/", views.api_key_revoke, name="api-key-revoke"),
+    path("models/<int:pk>/test-call/", views.model_test_call, name="model-test-call"),
     path("profiles/", views.profile_list, name="profiles"),
     path("profiles/<int:pk>/", views.profile_edit, name="profile"),
 ]

@@ -16,12 +16,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from optiroute.http import HtmxHttpRequest
+from registry.models import LLM
 from routing.access.auth import KEY_CACHE_SECONDS
 from routing.access.keys import api_key_create
 from routing.console.charts import stacked_bars
 from routing.console.export import decisions_csv
 from routing.console.forms import CohortForm, DecisionFilterForm, OverviewForm, ProfileForm
 from routing.console.overview import overview_build
+from routing.console.test_call import llm_test_call
 from routing.models import ApiKey, Cohort, Decision, PreferenceProfile, Usage
 
 # Routing reads cohorts through the API-key cache and profiles through the registry snapshot,
@@ -156,3 +158,12 @@ def profile_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return redirect("profile", pk=profile.pk)
     return render(request, "console/profile.html", {"form": form, "profile": profile, "window": CONSISTENCY_SECONDS},
                   status=400 if form.errors else 200)
+
+
+@staff_member_required
+@require_POST
+def model_test_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    llm = get_object_or_404(LLM.objects.select_related("provider"), pk=pk)
+    result = llm_test_call(llm=llm)
+    template = "console/test_call.html#result" if request.htmx else "console/test_call.html"
+    return render(request, template, {"llm": llm, "result": result})

@@ -97,6 +97,19 @@ def test_an_engineer_runs_optiroute_from_the_console(live_server: Any, fake_prov
     expect(page.locator(".messages")).to_contain_text("revoked")
     assert bearer_client(raw).get("/v1/models").status_code == 401
 
+    page.click("text=Registry")
+    page.click("text=Register a model")
+    page.fill("input[name=name]", "fake-new")
+    page.select_option("select[name=provider]", label="fakeai (openai, key from $FAKE_OPENAI_KEY)")
+    page.fill("input[name=api_model_id]", "fake-ok")
+    page.fill("input[name=input_price_per_mtok]", "0.2")
+    page.fill("input[name=output_price_per_mtok]", "0.4")
+    page.click("text=Register model")
+    expect(page.locator("h1")).to_contain_text("fake-new")
+    page.click("text=Send a test request")
+    expect(page.locator("#test-call")).to_contain_text("Hello from the local provider.")
+    expect(page.locator("#test-call")).to_contain_text("$0.0")
+
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_person_who_is_not_staff_is_refused_everywhere(live_server: Any, browser_page: Any) -> None:
