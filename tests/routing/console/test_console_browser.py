@@ -121,3 +121,19 @@ def test_a_person_who_is_not_staff_is_refused_everywhere(live_server: Any, brows
             continue  # the pages of one record: the staff-only test covers them with records
         response = page.goto(f"{live_server.url}/{route}")
         assert response.status == 403 or "/login/" in page.url, route
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_overview_reads_in_dark_mode(live_server: Any, fake_provider: Any, browser_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    page.emulate_media(color_scheme="dark")
+    get_user_model().objects.create_user("grace", password="pw-grace-123", is_staff=True)
+    send_traffic(api_key_create(cohort_name=None, label="traffic")[1])
+    sign_in(page, live_server.url, "grace")
+    expect(page.locator("svg.chart rect").first).to_be_visible()
+    background = page.evaluate("getComputedStyle(document.querySelector('.card')).backgroundColor")
+    text = page.evaluate("getComputedStyle(document.querySelector('h1')).color")
+    assert background == "rgb(27, 32, 41)" and text == "rgb(228, 232, 239)"
+    page.screenshot(path=str(SCREENSHOTS / "console-overview-dark.png"), full_page=True)
