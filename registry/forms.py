@@ -1,7 +1,10 @@
+from typing import Any
+
 from django import forms
 from django.core.validators import validate_slug
 
 from registry.importers import FORMATS
+from registry.models import LLM, Provider
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -24,3 +27,33 @@ class ImportUploadForm(forms.Form):
     create_models = forms.BooleanField(required=False, help_text="Register models the results name but nothing describes.")
     files = MultipleFileField(  # type: ignore[assignment]  # a form field named like BaseForm.files
 help_text="A zip of the bundle, or its files: prompts.jsonl, results.csv/jsonl, models.json.")
+
+
+class LLMForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Register or edit a model: its provider, the provider's model id, prices and limits."""
+
+    input_price_per_mtok = forms.FloatField(required=False, min_value=0, label="Input price (USD per Mtok)")
+    output_price_per_mtok = forms.FloatField(required=False, min_value=0, label="Output price (USD per Mtok)")
+    context_window = forms.IntegerField(required=False, min_value=1, label="Context window (tokens)")
+    parameters_b = forms.FloatField(required=False, min_value=0, label="Parameters (billions)")
+    latency_ms_p50 = forms.FloatField(required=False, min_value=0, label="Typical latency (ms, p50)")
+
+    class Meta:
+        model = LLM
+        fields = ["name", "provider", "api_model_id", "input_price_per_mtok", "output_price_per_mtok",
+                  "context_window", "license", "parameters_b", "latency_ms_p50", "is_generalist", "is_active"]
+        labels = {"api_model_id": "Provider's model id", "is_generalist": "Generalist", "is_active": "Active"}
+        help_texts = {
+            "api_model_id": "The name the provider's API knows it by; empty: the model's name.",
+            "is_generalist": "Answers any task (used when evidence is thin).",
+            "is_active": "Inactive models are never routed to.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].label_from_instance = _provider_label  # type: ignore[attr-defined]
+
+
+def _provider_label(provider: Provider) -> str:
+    credentials = f", key from ${provider.api_key_env}" if provider.api_key_env else ""
+    return f"{provider.name} ({provider.kind}{credentials})"

@@ -60,8 +60,10 @@ def _noop(stage: str, percent: int) -> None:
 
 
 def evaluation_import(*, path: Path, dataset_name: str, fmt: str = "bundle", create_models: bool = False,
-                      progress: Progress = _noop) -> ImportReport:
-    """Validate, embed and store a dataset, then compute its profiles. All or nothing."""
+                      progress: Progress = _noop, create_models_how: str = "pass --create-models") -> ImportReport:
+    """Validate, embed and store a dataset, then compute its profiles. All or nothing.
+
+    `create_models_how` tells the user, in the words of where they are, how to register unknown models."""
     progress("validating", 5)
     parsed = parse(Path(path), fmt)
     content_hash = _content_hash(parsed)
@@ -71,7 +73,7 @@ def evaluation_import(*, path: Path, dataset_name: str, fmt: str = "bundle", cre
         report.prompts, report.results = existing.stats.get("prompts", 0), existing.stats.get("results", 0)
         progress("unchanged", 100)
         return report
-    _check_models_known(parsed, create_models)
+    _check_models_known(parsed, create_models, create_models_how)
     progress("embedding prompts", 15)
     vectors = get_embedder().encode([p.text for p in parsed.prompts])
     progress("storing", 80)
@@ -92,7 +94,7 @@ def _content_hash(parsed: ParsedData) -> str:
     return digest.hexdigest()
 
 
-def _check_models_known(parsed: ParsedData, create_models: bool) -> None:
+def _check_models_known(parsed: ParsedData, create_models: bool, create_models_how: str) -> None:
     if create_models or parsed.default_provider:
         return
     described = {m["name"] for m in parsed.models}
@@ -102,7 +104,7 @@ def _check_models_known(parsed: ParsedData, create_models: bool) -> None:
     if unknown:
         raise EvaluationImportError(
             [f"results name unknown model(s): {', '.join(unknown)}; describe them in models.json, "
-             "register them first, or pass --create-models"])
+             f"register them first, or {create_models_how}"])
 
 
 def _store(parsed: ParsedData, dataset_name: str, content_hash: str, vectors: np.ndarray) -> ImportReport:
@@ -312,6 +314,10 @@ def _model_embeddings(vectors: dict[int, Any], rows: list[tuple[Any, ...]]) -> d
 # ---------------------------------------------------------------- upload jobs
 
 
+# The upload form's checkbox (registry.forms.ImportUploadForm.create_models), named as the page shows it.
+UPLOAD_CREATE_MODELS_HOW = 'tick "Create models" on the upload form'
+
+
 def import_job_run(*, job_id: int) -> ImportJob | None:
     """Run one upload job; safe to call twice (a second call finds the job claimed or done)."""
     if not ImportJob.objects.claim(job_id):
@@ -328,7 +334,8 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
 
     try:
         report = evaluation_import(path=Path(job.upload_dir), dataset_name=job.dataset_name,
-                                   fmt=job.source_format, create_models=job.create_models, progress=progress)
+                                   fmt=job.source_format, create_models=job.create_models, progress=progress,
+                                   create_models_how=UPLOAD_CREATE_MODELS_HOW)
     except EvaluationImportError as exc:
         _finish(job, ImportJob.Status.FAILED, errors=exc.errors)
     except Exception as exc:

@@ -1,12 +1,17 @@
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from optiroute.http import HtmxHttpRequest
-from registry.forms import ImportUploadForm
+from registry.forms import ImportUploadForm, LLMForm
 from registry.importers import EvaluationImportError
 from registry.models import LLM, Dataset, ImportJob
 from registry.services import import_job_create
+
+# Routing reloads the registry's models every 5 s (routing's snapshot): the pages say so.
+ROUTING_SECONDS = 5
 
 
 def get_import_job_for_user(user: object, pk: int) -> ImportJob:
@@ -43,3 +48,34 @@ def import_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = get_import_job_for_user(request.user, pk)
     template = "registry/imports.html#job" if request.htmx else "registry/import_detail.html"
     return render(request, template, {"job": job})
+
+
+@staff_member_required
+def model_create(request: HttpRequest) -> HttpResponse:
+    form = LLMForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        llm = form.save()
+        messages.success(request, f"Model {llm.name} registered; routing considers it within {ROUTING_SECONDS} s.")
+        return redirect("registry:model", pk=llm.pk)
+    return render(request, "registry/model.html", {"form": form, "llm": None}, status=400 if form.errors else 200)
+
+
+@staff_member_required
+def model_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    llm = get_object_or_404(LLM.objects.select_related("provider"), pk=pk)
+    form = LLMForm(request.POST or None, instance=llm)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Model {llm.name} saved; routing uses the change within {ROUTING_SECONDS} s.")
+        return redirect("registry:model", pk=llm.pk)
+    return render(request, "registry/model.html", {"form": form, "llm": llm}, status=400 if form.errors else 200)
+
+
+@staff_member_required
+@require_POST
+def model_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
+    llm = get_object_or_404(LLM, pk=pk)
+    llm.is_active = False
+    llm.save(update_fields=["is_active", "updated_at"])
+    messages.success(request, f"Model {llm.name} deactivated; routing stops choosing it within {ROUTING_SECONDS} s.")
+    return redirect("registry:dashboard")

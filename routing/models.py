@@ -199,6 +199,11 @@ class Decision(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        # Named in the admin's lists (a rating's decision, a usage row's) by when and what it chose.
+        when = f"{self.created_at:%Y-%m-%d %H:%M:%S}" if self.created_at else "unsaved"
+        return f"{self.mode} {when} to {self.chosen_model.name if self.chosen_model else 'no model'}"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": str(self.id), "created_at": self.created_at.isoformat() if self.created_at else None,

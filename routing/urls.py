@@ -1,8 +1,7 @@
-from django.urls import path
+from django.urls import include, path
 
 from routing.batches import api as batches
 from routing.chat import views as chat
-from routing.console import views as console
 from routing.gateway import api as gateway
 
 urlpatterns = [
@@ -12,8 +11,7 @@ urlpatterns = [
     path("api/v1/batches", batches.BatchCreateView.as_view(), name="batches"),
     path("api/v1/batches/<uuid:batch_id>", batches.BatchDetailView.as_view(), name="batch"),
     path("api/v1/batches/<uuid:batch_id>/results", batches.BatchResultsView.as_view(), name="batch-results"),
-    path("console/decisions/", console.decision_list, name="decisions"),
-    path("console/decisions/<uuid:pk>/", console.decision_detail, name="decision"),
+    path("console/", include("routing.console.urls")),
     path("chat/", chat.chat, name="chat"),
     path("chat/c/<int:pk>/", chat.chat, name="chat-conversation"),
     path("chat/c/<int:pk>/rename/", chat.chat_rename, name="chat-rename"),

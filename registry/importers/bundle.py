@@ -43,7 +43,12 @@ def parse(folder: Path) -> ParsedData:
     errors.raise_if_any()
 
     data.prompts = _prompts(prompts_file, errors)
-    known_ids = {p.prompt_id for p in data.prompts}
+    if not data.prompts:
+        # prompts.jsonl could not be read (not UTF-8, empty, ...): checking each result against
+        # it would only add one misleading "not in prompts.jsonl" per row.
+        errors.raise_if_any()
+    # Where some prompt lines were refused, their ids are unknown for a reason already reported.
+    known_ids = None if errors.items else {p.prompt_id for p in data.prompts}
     data.results = _results(result_files[0], known_ids, errors)
     if (folder / "models.json").exists():
         data.models = _models(folder / "models.json", errors, data.warnings)
@@ -97,7 +102,7 @@ def _records(path: Path, errors: Errors) -> Iterator[tuple[int, dict[str, Any]]]
         yield reader.line_num, {key: value for key, value in record.items() if value not in (None, "")}
 
 
-def _results(path: Path, known_ids: set[str], errors: Errors) -> list[ResultRow]:
+def _results(path: Path, known_ids: set[str] | None, errors: Errors) -> list[ResultRow]:
     rows: list[ResultRow] = []
     seen: dict[tuple[str, str, str], int] = {}
     for line, record in _records(path, errors):
@@ -105,7 +110,7 @@ def _results(path: Path, known_ids: set[str], errors: Errors) -> list[ResultRow]
         row = _result_row(record, where, errors)
         if row is None:
             continue
-        if row.prompt_id not in known_ids:
+        if known_ids is not None and row.prompt_id not in known_ids:
             errors.add(where, f"prompt_id {row.prompt_id!r} is not in prompts.jsonl")
             continue
         key = (row.prompt_id, row.model, row.dimension)

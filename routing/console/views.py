@@ -1,15 +1,35 @@
-"""The console's decision pages, for ML engineers (staff)."""
+"""The console's routing pages, for ML engineers (staff): decisions, cohorts and their keys, profiles."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
+from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, QuerySet, Sum
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from optiroute.http import HtmxHttpRequest
-from routing.models import Cohort, Decision
+from registry.models import LLM
+from routing.access.auth import KEY_CACHE_SECONDS
+from routing.access.keys import api_key_create
+from routing.console.charts import stacked_bars
+from routing.console.export import decisions_csv
+from routing.console.forms import CohortForm, DecisionFilterForm, OverviewForm, ProfileForm
+from routing.console.overview import overview_build
+from routing.console.test_call import llm_test_call
+from routing.models import ApiKey, Cohort, Decision, PreferenceProfile, Usage
+
+# Routing reads cohorts through the API-key cache and profiles through the registry snapshot,
+# both refreshed every 5 s: the pages say so.
+CONSISTENCY_SECONDS = int(KEY_CACHE_SECONDS)
+DECISIONS_PER_PAGE = 50
 
 
 def get_decision_for_user(user: object, pk: uuid.UUID) -> Decision:
@@ -17,20 +37,133 @@ def get_decision_for_user(user: object, pk: uuid.UUID) -> Decision:
     return get_object_or_404(Decision.objects.select_related("cohort", "chosen_model", "answered_by", "usage"), pk=pk)
 
 
+def get_cohort_for_user(user: object, pk: int) -> Cohort:
+    return get_object_or_404(Cohort, pk=pk)
+
+
+def decisions_filtered(request: HtmxHttpRequest) -> tuple[DecisionFilterForm, QuerySet[Decision]]:
+    form = DecisionFilterForm(request.GET or None)
+    decisions = Decision.objects.select_related("cohort", "chosen_model", "answered_by", "usage").annotate(
+        ups=Count("feedback", filter=Q(feedback__rating=1)), downs=Count("feedback", filter=Q(feedback__rating=-1)))
+    return form, form.filter(decisions).order_by("-created_at")
+
+
+@staff_member_required
+def overview(request: HtmxHttpRequest) -> HttpResponse:
+    form = OverviewForm(request.GET or None)
+    since, until, cohort = form.range()
+    built = overview_build(since=since, until=until, cohort=cohort)
+    return render(request, "console/overview.html", {
+        "form": form, "o": built, "chart": stacked_bars(built.decisions_per_day, built.days),
+        "q": urlencode(built.filters())}, status=400 if form.errors else 200)
+
+
 @staff_member_required
 def decision_list(request: HtmxHttpRequest) -> HttpResponse:
-    decisions = Decision.objects.select_related("cohort", "chosen_model", "answered_by").order_by("-created_at")
-    mode, cohort = request.GET.get("mode", ""), request.GET.get("cohort", "")
-    if mode:
-        decisions = decisions.filter(mode=mode)
-    if cohort:
-        decisions = decisions.filter(cohort__name=cohort)
-    return render(request, "routing/decisions.html", {
-        "decisions": decisions[:100], "mode": mode, "cohort": cohort, "modes": Decision.Mode.values,
-        "cohorts": Cohort.objects.order_by("name").values_list("name", flat=True)})
+    form, decisions = decisions_filtered(request)
+    page = Paginator(decisions, DECISIONS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    template = "routing/decisions.html#log" if request.htmx else "routing/decisions.html"
+    return render(request, template, {"form": form, "page": page, "query": query.urlencode()},
+                  status=400 if form.errors else 200)
+
+
+@staff_member_required
+def decision_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
+    _, decisions = decisions_filtered(request)
+    response = StreamingHttpResponse(decisions_csv(decisions.iterator(chunk_size=500)), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="decisions-{timezone.now():%Y%m%d-%H%M}.csv"'
+    return response
 
 
 @staff_member_required
 def decision_detail(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     decision = get_decision_for_user(request.user, pk)
-    return render(request, "routing/decision_detail.html", {"d": decision, "usage": getattr(decision, "usage", None)})
+    return render(request, "routing/decision_detail.html", {
+        "d": decision, "usage": getattr(decision, "usage", None), "ratings": decision.feedback.order_by("-updated_at")})
+
+
+@staff_member_required
+def cohort_list(request: HtmxHttpRequest) -> HttpResponse:
+    now = timezone.now()
+    this_month = Q(usage__created_at__year=now.year, usage__created_at__month=now.month)
+    cohorts = Cohort.objects.select_related("default_profile", "baseline_model").order_by("name").annotate(
+        pool_size=Count("allowed_models", distinct=True),
+        keys=Count("api_keys", filter=Q(api_keys__revoked_at__isnull=True, api_keys__user__isnull=True), distinct=True),
+        spent=Sum("usage__cost_usd", filter=this_month))
+    return render(request, "console/cohorts.html", {"cohorts": cohorts})
+
+
+@staff_member_required
+def cohort_create(request: HtmxHttpRequest) -> HttpResponse:
+    form = CohortForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        cohort = form.save()
+        messages.success(request, f"Cohort {cohort.name} created; routing uses it within {CONSISTENCY_SECONDS} s.")
+        return redirect("cohort", pk=cohort.pk)
+    return render(request, "console/cohort.html", _cohort_context(form, None), status=400 if form.errors else 200)
+
+
+@staff_member_required
+def cohort_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    cohort = get_cohort_for_user(request.user, pk)
+    form = CohortForm(request.POST or None, instance=cohort)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Cohort {cohort.name} saved; routing uses the change within {CONSISTENCY_SECONDS} s.")
+        return redirect("cohort", pk=cohort.pk)
+    return render(request, "console/cohort.html", _cohort_context(form, cohort), status=400 if form.errors else 200)
+
+
+@staff_member_required
+@require_POST
+def cohort_key_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    cohort = get_cohort_for_user(request.user, pk)
+    key, raw = api_key_create(cohort_name=cohort.name, label=request.POST.get("label", "").strip()[:200])
+    # The raw key exists only in this response: it is shown once and never stored.
+    context = _cohort_context(CohortForm(instance=cohort), cohort) | {"new_key": key, "new_raw_key": raw}
+    return render(request, "console/cohort.html", context, status=201)
+
+
+@staff_member_required
+@require_POST
+def api_key_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    key = get_object_or_404(ApiKey, pk=pk)
+    if key.revoked_at is None:
+        key.revoke()
+    messages.success(request, f"Key {key.hint}… revoked; the API refuses it within {CONSISTENCY_SECONDS} s.")
+    return redirect("cohort", pk=key.cohort_id)
+
+
+def _cohort_context(form: CohortForm, cohort: Cohort | None) -> dict[str, Any]:
+    keys = cohort.api_keys.filter(user__isnull=True).order_by("revoked_at", "-created_at") if cohort else []
+    spent = Usage.objects.filter(cohort=cohort).this_month().spent_usd() if cohort else 0.0
+    return {"form": form, "cohort": cohort, "keys": keys, "spent": spent, "window": CONSISTENCY_SECONDS}
+
+
+@staff_member_required
+def profile_list(request: HtmxHttpRequest) -> HttpResponse:
+    profiles = PreferenceProfile.objects.order_by("name")
+    return render(request, "console/profiles.html", {"profiles": profiles})
+
+
+@staff_member_required
+def profile_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    profile = get_object_or_404(PreferenceProfile, pk=pk)
+    form = ProfileForm(request.POST or None, instance=profile)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Profile {profile.name} saved; routing uses it within {CONSISTENCY_SECONDS} s.")
+        return redirect("profile", pk=profile.pk)
+    return render(request, "console/profile.html", {"form": form, "profile": profile, "window": CONSISTENCY_SECONDS},
+                  status=400 if form.errors else 200)
+
+
+@staff_member_required
+@require_POST
+def model_test_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    llm = get_object_or_404(LLM.objects.select_related("provider"), pk=pk)
+    result = llm_test_call(llm=llm)
+    template = "console/test_call.html#result" if request.htmx else "console/test_call.html"
+    return render(request, template, {"llm": llm, "result": result})

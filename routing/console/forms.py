@@ -1,0 +1,190 @@
+"""The console's forms: cohorts and profiles as form fields, validated by routing.rules (no raw JSON)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from registry.models import LLM
+from routing.console.overview import PROVIDER_ERROR
+from routing.models import SLIDERS, Cohort, Decision, PreferenceProfile
+from routing.rules import constraint_problems, weight_problems
+
+# The hard constraints a cohort's form edits; any other stored key (e.g. an allowed_models
+# constraint set through the API's schema) is kept as it was.
+CONSTRAINT_FIELDS = ["max_cost_usd", "max_latency_ms", "min_context_window", "denied_models", "licenses", "local_only"]
+
+
+def _license_choices() -> list[tuple[str, str]]:
+    names = LLM.objects.exclude(license="").order_by("license").values_list("license", flat=True).distinct()
+    return [(name, name) for name in names]
+
+
+def _model_name_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in LLM.objects.order_by("name").values_list("name", flat=True)]
+
+
+class CohortForm(forms.ModelForm):  # type: ignore[type-arg]
+    max_cost_usd = forms.FloatField(required=False, min_value=0, label="Max cost per call (USD)",
+                                    help_text="Models expected to cost more per call are never chosen.")
+    max_latency_ms = forms.FloatField(required=False, min_value=0, label="Max latency (ms)")
+    min_context_window = forms.IntegerField(required=False, min_value=1, label="Min context window (tokens)")
+    denied_models = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
+                                              choices=_model_name_choices, label="Never route to")
+    licenses = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple, choices=_license_choices,
+                                         label="Allowed licenses", help_text="None ticked: any license.")
+    local_only = forms.BooleanField(required=False, label="Local models only")
+    allowed_models = forms.ModelMultipleChoiceField(
+        LLM.objects.select_related("provider").order_by("-is_active", "name"), required=False,
+        widget=forms.CheckboxSelectMultiple, label="Model pool", help_text="None ticked: every active model.")
+    baseline_model = forms.ModelChoiceField(
+        LLM.objects.order_by("name"), required=False,
+        help_text="Savings are measured against what this model would have cost.")
+    members = forms.ModelMultipleChoiceField(get_user_model().objects.order_by("username"), required=False,
+                                             widget=forms.CheckboxSelectMultiple,
+                                             help_text="People whose browser chat runs on this cohort's terms.")
+
+    class Meta:
+        model = Cohort
+        fields = ["name", "default_profile", "allowed_models", "baseline_model", "monthly_budget_usd", "members"]
+        labels = {"monthly_budget_usd": "Monthly budget (USD)"}
+        help_texts = {"monthly_budget_usd": "Empty: no budget. Calls are refused once it is spent."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for key in CONSTRAINT_FIELDS:
+            if key in self.instance.constraints:
+                self.initial[key] = self.instance.constraints[key]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        pool = list(cleaned.get("allowed_models") or [])
+        if pool and not any(llm.is_active for llm in pool):
+            self.add_error("allowed_models", "No model in this pool is active: every request would fail. "
+                                             "Tick an active model, or none for every active model.")
+        baseline = cleaned.get("baseline_model")
+        if pool and baseline is not None and baseline not in pool:
+            self.add_error("baseline_model", f"{baseline.name} is not in the model pool; pick a model from the pool.")
+        constraints = self.constraints_from(cleaned)
+        for problem in constraint_problems(constraints):
+            self.add_error(None, problem)
+        self.instance.constraints = constraints
+        return cleaned
+
+    def constraints_from(self, cleaned: dict[str, Any]) -> dict[str, Any]:
+        kept = {key: value for key, value in self.instance.constraints.items() if key not in CONSTRAINT_FIELDS}
+        for key in CONSTRAINT_FIELDS:
+            value = cleaned.get(key)
+            if value not in (None, [], False, ""):
+                kept[key] = value
+        return kept
+
+
+class ProfileForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The eight slider weights as range inputs from 0 to 1."""
+
+    class Meta:
+        model = PreferenceProfile
+        fields = ["description"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        weights = self.instance.full_weights() if self.instance.pk else {}
+        for slider in SLIDERS:
+            self.fields[slider] = forms.FloatField(
+                min_value=0, max_value=1, initial=weights.get(slider, 0.0), label=slider.capitalize(),
+                widget=forms.NumberInput(attrs={"type": "range", "min": "0", "max": "1", "step": "0.05"}))
+
+    def sliders(self) -> list[forms.BoundField]:
+        return [self[slider] for slider in SLIDERS]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        weights = {slider: cleaned[slider] for slider in SLIDERS if cleaned.get(slider) is not None}
+        for problem in weight_problems(weights):
+            self.add_error(None, problem)
+        self.instance.weights = weights
+        return cleaned
+
+
+class DecisionFilterForm(forms.Form):
+    """The decision log's filters; `filter` narrows a queryset to the rows they describe."""
+
+    FEEDBACK = [("", "any"), ("up", "rated up"), ("down", "rated down"), ("none", "not rated")]
+    FALLBACK = [("", "any"), ("yes", "fell back"), ("no", "no fallback"), ("error", "a provider failed")]
+
+    cohort = forms.ChoiceField(required=False)
+    model = forms.ChoiceField(required=False, help_text="Chosen or answering model.")
+    profile = forms.ChoiceField(required=False)
+    mode = forms.ChoiceField(required=False, choices=[("", "any"), *Decision.Mode.choices])
+    fallback = forms.ChoiceField(required=False, choices=FALLBACK)
+    feedback = forms.ChoiceField(required=False, choices=FEEDBACK)
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["cohort"].choices = _any(Cohort.objects.order_by("name").values_list("name", flat=True))  # type: ignore[attr-defined]
+        self.fields["model"].choices = _any(LLM.objects.order_by("name").values_list("name", flat=True))  # type: ignore[attr-defined]
+        profiles = Decision.objects.exclude(profile="").order_by("profile").values_list("profile", flat=True)
+        self.fields["profile"].choices = _any(profiles.distinct())  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        return cleaned
+
+    def filter(self, decisions: QuerySet[Decision]) -> QuerySet[Decision]:
+        data = self.cleaned_data if self.is_valid() else {}
+        lookups = {"cohort": "cohort__name", "profile": "profile", "mode": "mode",
+                   "since": "created_at__date__gte", "until": "created_at__date__lte"}
+        decisions = decisions.filter(**{lookup: data[key] for key, lookup in lookups.items() if data.get(key)})
+        if data.get("model"):
+            decisions = decisions.filter(Q(chosen_model__name=data["model"]) | Q(answered_by__name=data["model"]))
+        fallback = {"yes": ~Q(fallback_reason=""), "no": Q(fallback_reason=""), "error": PROVIDER_ERROR}
+        if data.get("fallback"):
+            decisions = decisions.filter(fallback[data["fallback"]])
+        feedback = {"up": Q(feedback__rating=1), "down": Q(feedback__rating=-1), "none": Q(feedback__isnull=True)}
+        if data.get("feedback"):
+            decisions = decisions.filter(feedback[data["feedback"]]).distinct()
+        return decisions
+
+
+def _any(names: Iterable[str]) -> list[tuple[str, str]]:
+    return [("", "any"), *((name, name) for name in names)]
+
+
+class OverviewForm(forms.Form):
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    cohort = forms.ModelChoiceField(Cohort.objects.order_by("name"), required=False, to_field_name="name",
+                                    empty_label="all cohorts")
+
+    DEFAULT_DAYS = 14
+    MAX_DAYS = 366
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        until = cleaned.get("until") or timezone.localdate()
+        since = cleaned.get("since") or until - dt.timedelta(days=self.DEFAULT_DAYS - 1)
+        if since > until:
+            self.add_error("until", "The end date is before the start date.")
+        elif (until - since).days >= self.MAX_DAYS:
+            self.add_error("since", f"Choose a range of at most {self.MAX_DAYS} days.")
+        cleaned.update(since=since, until=until)
+        return cleaned
+
+    def range(self) -> tuple[dt.date, dt.date, Cohort | None]:
+        """The chosen range and cohort; the default (last 14 days, every cohort) when they are invalid."""
+        if self.is_valid():
+            return self.cleaned_data["since"], self.cleaned_data["until"], self.cleaned_data["cohort"]
+        until = timezone.localdate()
+        return until - dt.timedelta(days=self.DEFAULT_DAYS - 1), until, None

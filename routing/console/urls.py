@@ -1,0 +1,18 @@
+from django.urls import path
+
+from routing.console import views
+
+urlpatterns = [
+    path("overview/", views.overview, name="overview"),
+    path("decisions/", views.decision_list, name="decisions"),
+    path("decisions.csv", views.decision_export, name="decisions-export"),
+    path("decisions/<uuid:pk>/", views.decision_detail, name="decision"),
+    path("cohorts/", views.cohort_list, name="cohorts"),
+    path("cohorts/new/", views.cohort_create, name="cohort-create"),
+    path("cohorts/<int:pk>/", views.cohort_edit, name="cohort"),
+    path("cohorts/<int:pk>/keys/", views.cohort_key_create, name="cohort-key-create"),
+    path("keys/<int:pk>/revoke/", views.api_key_revoke, name="api-key-revoke"),
+    path("models/<int:pk>/test-call/", views.model_test_call, name="model-test-call"),
+    path("profiles/", views.profile_list, name="profiles"),
+    path("profiles/<int:pk>/", views.profile_edit, name="profile"),
+]
