@@ -49,15 +49,20 @@ def test_a_job_that_keeps_crashing_is_not_retried_forever(write_bundle):
 
 
 @pytest.mark.django_db
-def test_a_web_worker_loads_routing_state_before_its_first_request(django_assert_num_queries):
+def test_a_web_worker_loads_routing_state_before_its_first_request(django_assert_num_queries, monkeypatch):
     """After the worker hook, a first decision reads no table: the snapshot with its evidence, the
     analyzer and the estimator are loaded (the one search runs on its own binary cursor)."""
     from types import SimpleNamespace
 
     from optiroute.gunicorn_conf import post_worker_init
+    from routing.analysis.serving import analyzers
+    from routing.engine.snapshot import snapshots
+    from routing.learning.estimator import estimators
     from routing.pipeline import decision_make
 
     call_command("import_models", verbosity=0)
+    for cache in (snapshots, analyzers, estimators):  # no periodic recheck inside the test, however slow
+        monkeypatch.setattr(cache, "recheck_seconds", 3600.0)
     try:
         post_worker_init(SimpleNamespace(pid=os.getpid()))
         assert gc.get_freeze_count() > 0  # what it loaded is out of the collector's way
