@@ -3,7 +3,6 @@
 import shutil
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from feedback.models import Feedback
 
@@ -18,20 +17,19 @@ def provider(fake_provider):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_person_chats_sees_who_answered_and_rates_it(live_server, provider, monkeypatch):
+def test_a_person_chats_sees_who_answered_and_rates_it(live_server, provider, non_staff, monkeypatch):
     from playwright.sync_api import expect, sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls below are still sync.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     # The first routed request of a run trains the analyzer (seconds on a loaded 2-core machine).
     expect.set_options(timeout=60_000)
-    get_user_model().objects.create_user("ada", password="pw-ada-123")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page()
         page.goto(f"{live_server.url}/")
-        page.fill("input[name=username]", "ada")
-        page.fill("input[name=password]", "pw-ada-123")
+        page.fill("input[name=username]", non_staff.user.get_username())
+        page.fill("input[name=password]", non_staff.password)
         page.click("button[type=submit]")
         page.wait_for_url("**/chat/")
         page.fill("textarea[name=message]", "Say hello to the team.")

@@ -1,7 +1,6 @@
 """The browser chat: signed-in users talk to routed models, see who answered and why, and rate answers."""
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from feedback.models import Feedback
 from registry.models import LLM
@@ -16,10 +15,9 @@ def provider(fake_provider):
 
 
 @pytest.fixture
-def member(client):
-    user = get_user_model().objects.create_user("ada", password="pw-ada-123")
-    client.force_login(user)
-    return user
+def member(non_staff):
+    """Signed in in no cohort: the chat uses the default cohort's terms."""
+    return non_staff
 
 
 def send(client, message, htmx=True, **extra):
@@ -34,14 +32,15 @@ def test_it_asks_people_to_sign_in(client):
     assert client.get("/")["Location"] == "/chat/"
 
 
-def test_it_answers_and_says_who_answered_and_why(provider, client, member):
+def test_it_answers_and_says_who_answered_and_why(provider, member):
+    client = member.client
     page = send(client, "Say hello to the team.")
     html = page.content.decode()
     assert page.status_code == 200 and "Hello from the local provider." in html
     decision = Decision.objects.get()
     assert decision.answered_by.name == "fake-ok" and decision.explanation.split(" for ")[0] in html
     assert f"/chat/feedback/{decision.pk}/up/" in html
-    key = ApiKey.objects.get(user=member)
+    key = ApiKey.objects.get(user=member.user)
     assert decision.api_key == key and key.cohort.name == "default"
     # The conversation goes along with the next message.
     send(client, "And to the managers.")
@@ -49,7 +48,8 @@ def test_it_answers_and_says_who_answered_and_why(provider, client, member):
     assert "Say hello to the team." in client.get("/chat/").content.decode()
 
 
-def test_a_rating_from_the_page_is_stored(provider, client, member):
+def test_a_rating_from_the_page_is_stored(provider, member):
+    client = member.client
     send(client, "Say hello to the team.")
     decision = Decision.objects.get()
     response = client.post(f"/chat/feedback/{decision.pk}/down/", HTTP_HX_REQUEST="true")
@@ -58,25 +58,22 @@ def test_a_rating_from_the_page_is_stored(provider, client, member):
     assert client.post(f"/chat/feedback/{decision.pk}/sideways/").status_code == 404
 
 
-def test_people_cannot_rate_another_cohorts_answers(provider, client, member):
-    send(client, "Say hello to the team.")
+def test_people_cannot_rate_another_cohorts_answers(provider, owner, outsider):
+    send(owner.client, "Say hello to the team.")
     decision = Decision.objects.get()
-    other = get_user_model().objects.create_user("eve", password="pw-eve-123")
-    Cohort.objects.create(name="elsewhere").members.add(other)
-    client.force_login(other)
-    response = client.post(f"/chat/feedback/{decision.pk}/up/", HTTP_HX_REQUEST="true")
+    response = outsider.client.post(f"/chat/feedback/{decision.pk}/up/", HTTP_HX_REQUEST="true")
     assert response.status_code == 404 and not Feedback.objects.exists()
 
 
-def test_the_chat_keeps_to_the_members_cohort(provider, client, member):
-    cohort = Cohort.objects.create(name="research")
-    cohort.members.add(member)
+def test_the_chat_keeps_to_the_members_cohort(provider, owner):
+    cohort = owner.cohort
     cohort.allowed_models.set(LLM.objects.filter(name="fake-ok"))
-    send(client, "Say hello to the team.")
+    send(owner.client, "Say hello to the team.")
     assert Decision.objects.get().cohort == cohort
 
 
-def test_errors_are_shown_not_raised(provider, client, member):
+def test_errors_are_shown_not_raised(provider, member):
+    client = member.client
     assert send(client, "   ").status_code == 400
     cohort = Cohort.objects.get(name="default")
     cohort.monthly_budget_usd = "0"
@@ -85,8 +82,8 @@ def test_errors_are_shown_not_raised(provider, client, member):
     assert page.status_code == 200 and "monthly budget" in page.content.decode()
 
 
-def test_a_revoked_chat_key_blocks_the_chat(provider, client, member):
-    send(client, "Say hello to the team.")
-    ApiKey.objects.get(user=member).revoke()
-    page = client.get("/chat/")
+def test_a_revoked_chat_key_blocks_the_chat(provider, owner):
+    send(owner.client, "Say hello to the team.")
+    owner.chat_key.revoke()
+    page = owner.client.get("/chat/")
     assert page.status_code == 403 and "revoked" in page.content.decode()

@@ -95,14 +95,10 @@ def test_impossible_constraints_name_what_excluded_which_model(api):
     assert "local_only" in excluded["gpt-4o"] or "allowed" in excluded["gpt-4o"] or "license" in excluded["gpt-4o"]
 
 
-def test_a_cohort_routes_within_its_pool_and_never_sees_other_models(catalog):
-    from routing.models import Cohort
-
+def test_a_cohort_routes_within_its_pool_and_never_sees_other_models(catalog, owner):
     pool = ["gpt-4o-mini", "gpt-4o"]
-    cohort = Cohort.objects.create(name="pooled")
-    cohort.allowed_models.set(LLM.objects.filter(name__in=pool))
-    pooled = bearer_client(api_key_create(cohort_name="pooled", label="test")[1])
-    decision = route(pooled, prompt=CODE_PROMPT, constraints={"max_cost_usd": 0.001})
+    owner.cohort.allowed_models.set(LLM.objects.filter(name__in=pool))
+    decision = route(owner.api, prompt=CODE_PROMPT, constraints={"max_cost_usd": 0.001})
     named = {c["model"] for c in decision["candidates"]} | set(decision["excluded"])
     assert named == set(pool) and decision["model"] == "gpt-4o-mini"
     assert "max_cost_usd" in decision["excluded"]["gpt-4o"]
@@ -151,12 +147,8 @@ def test_it_needs_a_valid_key(catalog):
     assert client.post("/api/v1/route", {"prompt": "hi"}, format="json").status_code == 401
 
 
-def test_a_revoked_key_is_refused(catalog):
-    key, raw = api_key_create(cohort_name=None)
-    key.revoke()
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    response = client.post("/api/v1/route", {"prompt": "hi"}, format="json")
+def test_a_revoked_key_is_refused(catalog, revoked_key):
+    response = revoked_key.api.post("/api/v1/route", {"prompt": "hi"}, format="json")
     assert response.status_code == 401 and "revoked" in response.json()["error"]["message"]
 
 
@@ -170,11 +162,11 @@ def test_the_schema_documents_the_route_endpoint(client):
     assert "/api/v1/route" in schema["paths"]
 
 
-def test_engineers_read_a_decision_and_its_reasons_in_the_console(api, admin_client, client):
+def test_engineers_read_a_decision_and_its_reasons_in_the_console(api, staff, client):
     decision_id = route(api, prompt="Write a SQL query that finds duplicate emails")["id"]
-    listing = admin_client.get("/console/decisions/?mode=dry_run").content.decode()
+    listing = staff.client.get("/console/decisions/?mode=dry_run").content.decode()
     assert f"/console/decisions/{decision_id}/" in listing
-    page = admin_client.get(f"/console/decisions/{decision_id}/").content.decode()
+    page = staff.client.get(f"/console/decisions/{decision_id}/").content.decode()
     decision = Decision.objects.get(pk=decision_id)
     assert decision.candidates[0]["model"] in page and "Candidates, best first" in page
     assert decision.explanation.split(":")[0] in page
