@@ -8,10 +8,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytest_plugins = ["tests.personas"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("OPTIROUTE_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -150,37 +153,66 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 120.0) -> None:
         time.sleep(0.25)
 
 
+@dataclass
+class LocalProvider:
+    """Callable models on a real local OpenAI-protocol server (tests/openai_server.py)."""
+
+    server: Any
+    provider: Any
+    models: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, name: str, price: float = 0.5, *, quality: float | None = 0.9, answers_as: str | None = None,
+            generalist: bool = True) -> Any:
+        """A model on this provider. The server answers as `answers_as` (a behaviour of
+        tests/openai_server.py, e.g. fake-ok or fake-500), by default as the model's own name."""
+        from registry.models import LLM
+
+        benchmarks = [] if quality is None else [{"name": "b", "score": quality, "task_type": "", "source": "test"}]
+        self.models[name] = LLM.objects.create(
+            name=name, provider=self.provider, api_model_id=answers_as or name, input_price_per_mtok=price,
+            output_price_per_mtok=price, context_window=32000, is_generalist=generalist, benchmarks=benchmarks)
+        return self.models[name]
+
+
 @pytest.fixture
-def fake_provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A real local OpenAI-protocol server with one callable generalist model on it: fake-ok."""
-    from registry.models import LLM, Provider
+def local_provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., LocalProvider]]:
+    """Make a provider on its own local server: `local_provider({"fake-ok": 0.5, "fake-500": (1.0, 0.99)})`
+    gives each model its price per million tokens (and, in a pair, its published quality).
+    With `key_env`, calls need that environment variable, set here to `key`; without, no key is
+    needed, so Celery worker processes can call the models too."""
+    from registry.models import Provider
     from tests.openai_server import FakeOpenAIServer
 
-    server = FakeOpenAIServer().start()
-    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test")
-    record = Provider.objects.create(name="fakeai", kind="openai", base_url=server.url, api_key_env="FAKE_OPENAI_KEY")
-    LLM.objects.create(name="fake-ok", provider=record, api_model_id="fake-ok", input_price_per_mtok=0.5,
-                       output_price_per_mtok=0.5, context_window=32000, is_generalist=True,
-                       benchmarks=[{"name": "b", "score": 0.9, "task_type": "", "source": "test"}])
-    yield server
-    server.shutdown()
+    servers: list[FakeOpenAIServer] = []
+
+    def make(models: dict[str, float | tuple[float, float]], *, key_env: str = "", key: str = "sk-test",
+             name: str = "fakeai", answers_as: str | None = None) -> LocalProvider:
+        server = FakeOpenAIServer().start()
+        servers.append(server)
+        if key_env:
+            monkeypatch.setenv(key_env, key)
+        made = LocalProvider(server, Provider.objects.create(name=name, kind="openai", base_url=server.url,
+                                                             api_key_env=key_env))
+        for model, terms in models.items():
+            price, quality = terms if isinstance(terms, tuple) else (terms, 0.9)
+            made.add(model, price, quality=quality, answers_as=answers_as)
+        return made
+
+    yield make
+    for server in servers:
+        server.shutdown()
 
 
 @pytest.fixture
-def cheap_and_pricey() -> Iterator[Any]:
-    """Two callable models of equal published quality on a local OpenAI-protocol server: routing
-    prefers "cheap". No key is needed, so Celery worker processes can call them too."""
-    from registry.models import LLM, Provider
-    from tests.openai_server import FakeOpenAIServer
+def fake_provider(local_provider: Callable[..., LocalProvider]) -> Any:
+    """One callable generalist model, fake-ok, whose provider needs FAKE_OPENAI_KEY: the server."""
+    return local_provider({"fake-ok": 0.5}, key_env="FAKE_OPENAI_KEY").server
 
-    server = FakeOpenAIServer().start()
-    record = Provider.objects.create(name="localai", kind="openai", base_url=server.url, api_key_env="")
-    for name, price in [("cheap", 0.1), ("pricey", 1.0)]:
-        LLM.objects.create(name=name, provider=record, api_model_id="fake-ok", input_price_per_mtok=price,
-                           output_price_per_mtok=price, context_window=32000, is_generalist=True,
-                           benchmarks=[{"name": "b", "score": 0.8, "task_type": "", "source": "test"}])
-    yield server
-    server.shutdown()
+
+@pytest.fixture
+def cheap_and_pricey(local_provider: Callable[..., LocalProvider]) -> Any:
+    """Two callable models of equal published quality, no key needed: routing prefers "cheap". The server."""
+    return local_provider({"cheap": (0.1, 0.8), "pricey": (1.0, 0.8)}, name="localai", answers_as="fake-ok").server
 
 
 def bearer_client(raw: str) -> Any:

@@ -4,7 +4,6 @@ import io
 import zipfile
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from registry.models import Dataset, ImportJob, Prompt
@@ -12,10 +11,8 @@ from tests.conftest import wait_until
 
 
 @pytest.fixture
-def staff_client(client):
-    user = get_user_model().objects.create_user("engineer", password="pw-12345-long", is_staff=True)
-    client.force_login(user)
-    return client
+def staff_client(staff):
+    return staff.client
 
 
 def zipped(folder):
@@ -80,11 +77,9 @@ def test_it_refuses_a_broken_zip(staff_client):
 
 
 @pytest.mark.django_db
-def test_it_keeps_the_console_from_non_staff(client):
-    user = get_user_model().objects.create_user("enduser", password="pw-12345-long")
+def test_it_keeps_the_console_from_non_staff(client, non_staff):
     assert client.get("/console/imports/").status_code == 302
-    client.force_login(user)
-    response = client.get("/console/imports/")
+    response = non_staff.client.get("/console/imports/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 

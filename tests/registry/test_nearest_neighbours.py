@@ -77,14 +77,33 @@ def test_a_scoped_search_is_an_iterative_scan_with_a_wider_beam_than_an_unscoped
     they have k, from a wider first beam; the unscoped one of every request keeps the connection's
     (an iterative scan too, see test_rows_deleted_from_the_index_never_leave_a_search_short)."""
     scans = []
-    search = vector_search._search
+    opened = vector_search.cursor
+    searches = {vector_search.NEAREST_TRAIN_SQL, vector_search.NEAREST_TRAIN_IN_DATASETS_SQL}
 
-    def recording(sql, params):
-        with vector_search.cursor() as show:
-            scans.append(show.execute(SCAN_SETTINGS).fetchone())
-        return search(sql, params)
+    class Recording:
+        """The search's cursor, noting the scan settings in force when a search statement runs."""
 
-    monkeypatch.setattr(vector_search, "_search", recording)
+        def __init__(self, cursor):
+            self.cursor = cursor
+
+        def __enter__(self):
+            self.cursor.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            return self.cursor.__exit__(*exc)
+
+        def __getattr__(self, name):
+            return getattr(self.cursor, name)
+
+        def execute(self, sql, params=None, **options):
+            if sql in searches:
+                with opened() as show:
+                    scans.append(show.execute(SCAN_SETTINGS).fetchone())
+            self.cursor.execute(sql, params, **options)
+            return self
+
+    monkeypatch.setattr(vector_search, "cursor", lambda: Recording(opened()))
     Prompt.objects.nearest_train_ids(prompts[3], 50)
     Prompt.objects.nearest_train_ids(prompts[3], 50, dataset_ids=(Dataset.objects.get(name="vectors").id,))
     assert scans == [("64", "relaxed_order"), (str(vector_search.SCOPED_EF_SEARCH), "relaxed_order")]

@@ -31,7 +31,7 @@ def test_a_batch_is_stored_as_the_decisions_were_made():
 
     made = [decision_make(text=f"Translate sentence {i} into French.", cohort=key.cohort, api_key=key,
                           save=False).decision for i in range(3)]
-    recorder._write([(d, None) for d in made])
+    recorder.write_now([(d, None) for d in made])
     for decision in made:
         stored = Decision.objects.get(pk=decision.pk)
         assert stored.candidates == decision.candidates and stored.candidates

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from registry.models import LLM
-from routing.models import Batch, Cohort, Decision, Usage
+from routing.models import Batch, Decision, Usage
 from tests.conftest import wait_until
 
 
@@ -73,12 +73,11 @@ def test_bad_batches_are_refused_and_nothing_is_stored(provider, api, body, stat
 
 
 @pytest.mark.django_db
-def test_a_model_outside_the_pool_is_a_403_and_others_batches_are_hidden(provider, api, key):
+def test_a_model_outside_the_pool_is_a_403_and_others_batches_are_hidden(provider, api, key, outsider):
     key[0].cohort.allowed_models.set(LLM.objects.filter(name="cheap"))
     response = api.post("/api/v1/batches", {"model": "pricey", "requests": requests_for(2)}, format="json")
     assert response.status_code == 403
-    Cohort.objects.create(name="others")
-    theirs = Batch.objects.create(cohort=Cohort.objects.get(name="others"), model="cheap", total=0)
+    theirs = Batch.objects.create(cohort=outsider.cohort, model="cheap", total=0)
     assert api.get(f"/api/v1/batches/{theirs.pk}").status_code == 404
     assert api.get(f"/api/v1/batches/{uuid.uuid4()}/results").status_code == 404
 
@@ -104,13 +103,13 @@ def test_a_chunk_claimed_by_a_dead_worker_is_taken_over_once_stale(provider, key
 
 
 @pytest.mark.django_db
-def test_engineers_read_batches_in_the_admin(provider, key, admin_client):
+def test_engineers_read_batches_in_the_admin(provider, key, staff):
     from routing.models import BatchItem
 
     batch = Batch.objects.create(api_key=key[0], cohort=key[0].cohort, model="cheap", total=1)
     BatchItem.objects.create(batch=batch, position=0, custom_id="only", messages=requests_for(1)[0]["messages"])
-    assert admin_client.get("/admin/routing/batch/").status_code == 200
-    page = admin_client.get(f"/admin/routing/batch/{batch.pk}/change/")
+    assert staff.client.get("/admin/routing/batch/").status_code == 200
+    page = staff.client.get(f"/admin/routing/batch/{batch.pk}/change/")
     assert page.status_code == 200 and "only" in page.content.decode()
 
 

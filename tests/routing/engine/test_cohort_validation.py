@@ -2,7 +2,6 @@
 stored before it was validated fails its own calls with a clear error, never every call with a 500."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
@@ -17,13 +16,6 @@ PROMPT = "Write a Python function that returns the n-th Fibonacci number."
 @pytest.fixture
 def catalog():
     call_command("import_models")
-
-
-@pytest.fixture
-def staff(client):
-    user = get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
-    client.force_login(user)
-    return client
 
 
 def problems(error: ValidationError) -> str:
@@ -76,13 +68,15 @@ def test_it_refuses_unknown_sliders_and_weights_outside_0_to_1(weights, named):
 
 
 def test_the_built_in_profiles_are_valid():
-    for profile in PreferenceProfile.objects.all():
+    profiles = list(PreferenceProfile.objects.all())
+    assert {"balanced", "quality-first", "cost-effective"} <= {profile.name for profile in profiles}
+    for profile in profiles:
         profile.full_clean()
 
 
 def test_the_admin_shows_the_error_and_saves_nothing(staff):
     cohort = Cohort.objects.create(name="research", constraints={"max_cost_usd": 0.01})
-    response = staff.post(f"/admin/routing/cohort/{cohort.pk}/change/", {
+    response = staff.client.post(f"/admin/routing/cohort/{cohort.pk}/change/", {
         "name": "research", "constraints": '{"max_cost_usd": "cheap", "colour": "blue"}', "_save": "Save"})
     assert response.status_code == 200  # the form again, not a redirect
     page = response.content.decode()
@@ -92,7 +86,7 @@ def test_the_admin_shows_the_error_and_saves_nothing(staff):
     assert cohort.constraints == {"max_cost_usd": 0.01}
 
     profile = PreferenceProfile.objects.get(name="balanced")
-    response = staff.post(f"/admin/routing/preferenceprofile/{profile.pk}/change/", {
+    response = staff.client.post(f"/admin/routing/preferenceprofile/{profile.pk}/change/", {
         "name": "balanced", "description": "", "weights": '{"cost": 5, "speediness": 1}', "_save": "Save"})
     assert response.status_code == 200
     page = response.content.decode()
@@ -103,7 +97,7 @@ def test_the_admin_shows_the_error_and_saves_nothing(staff):
 
 def test_the_admin_saves_valid_constraints(staff):
     cohort = Cohort.objects.create(name="research")
-    response = staff.post(f"/admin/routing/cohort/{cohort.pk}/change/", {
+    response = staff.client.post(f"/admin/routing/cohort/{cohort.pk}/change/", {
         "name": "research", "constraints": '{"max_cost_usd": 0.5, "licenses": ["mit"]}', "_save": "Save"})
     assert response.status_code == 302
     cohort.refresh_from_db()
@@ -117,24 +111,21 @@ def test_the_api_refuses_the_same_constraints_in_a_request(catalog):
     assert "colour" in response.json()["error"]["message"]
 
 
-def test_constraints_stored_before_validation_fail_that_cohort_clearly(catalog):
-    cohort = Cohort.objects.create(name="research")
+def test_constraints_stored_before_validation_fail_that_cohort_clearly(catalog, owner, outsider):
     # .update() bypasses validation, as rows saved before it existed did.
-    Cohort.objects.filter(pk=cohort.pk).update(constraints={"max_cost_usd": "cheap", "colour": "blue"})
-    broken = bearer_client(api_key_create(cohort_name="research")[1])
+    Cohort.objects.filter(pk=owner.cohort.pk).update(constraints={"max_cost_usd": "cheap", "colour": "blue"})
     messages = [{"role": "user", "content": PROMPT}]
     for path, body in [("/api/v1/route", {"prompt": PROMPT}),
                        ("/v1/chat/completions", {"model": "optiroute/auto", "messages": messages}),
                        ("/v1/chat/completions", {"model": "gpt-4o", "messages": messages})]:  # named: no routing
-        response = broken.post(path, body, format="json")
+        response = owner.api.post(path, body, format="json")
         assert response.status_code == 503, response.content
         error = response.json()["error"]
         assert error["code"] == "cohort_misconfigured"
-        assert "cohort research" in error["message"]
+        assert f"cohort {owner.cohort.name}" in error["message"]
         assert 'max_cost_usd must be a number >= 0, not "cheap"' in error["message"]
         assert 'unknown constraint "colour"' in error["message"]
-    others = bearer_client(api_key_create(cohort_name=None)[1])
-    assert others.post("/api/v1/route", {"prompt": PROMPT}, format="json").status_code == 200
+    assert outsider.api.post("/api/v1/route", {"prompt": PROMPT}, format="json").status_code == 200
 
 
 def test_a_profile_stored_before_validation_fails_only_calls_that_use_it(catalog):

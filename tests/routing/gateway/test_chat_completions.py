@@ -8,9 +8,9 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from registry.models import LLM, Provider
+from registry.models import LLM
 from routing.models import Cohort, Decision, Usage
-from tests.openai_server import LINGER_S, FakeOpenAIServer
+from tests.openai_server import LINGER_S
 
 pytestmark = pytest.mark.django_db
 HELLO = [{"role": "user", "content": "Say hello to the team."}]
@@ -18,18 +18,10 @@ FAST = {"LLM_RETRY_BACKOFF_S": 0.0, "LLM_MAX_RETRIES": 2, "LLM_CALL_TIMEOUT_S": 
 
 
 @pytest.fixture
-def fake_ai(monkeypatch):
-    server = FakeOpenAIServer().start()
-    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-secret")
-    provider = Provider.objects.create(name="fakeai", kind="openai", base_url=server.url,
-                                       api_key_env="FAKE_OPENAI_KEY")
-    for name, price, quality in [("fake-ok", 0.5, 0.5), ("fake-500", 1.0, 0.9), ("fake-429", 1.0, 0.9),
-                                 ("fake-slow", 1.0, 0.9), ("fake-badjson", 1.0, 0.9), ("fake-cut", 1.0, 0.9)]:
-        LLM.objects.create(name=name, provider=provider, api_model_id=name, input_price_per_mtok=price,
-                           output_price_per_mtok=price, context_window=32000, is_generalist=True,
-                           benchmarks=[{"name": "b", "score": quality, "task_type": "", "source": "test"}])
-    yield server
-    server.shutdown()
+def fake_ai(local_provider):
+    return local_provider({"fake-ok": (0.5, 0.5), "fake-500": (1.0, 0.9), "fake-429": (1.0, 0.9),
+                           "fake-slow": (1.0, 0.9), "fake-badjson": (1.0, 0.9), "fake-cut": (1.0, 0.9)},
+                          key_env="FAKE_OPENAI_KEY", key="sk-test-secret")
 
 
 def chat(api, status=200, **body):
@@ -51,7 +43,7 @@ def test_it_answers_a_named_model_in_openai_format(fake_ai, api, key):
     assert body["usage"] == {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18}
     assert response["x-optiroute-model"] == "fake-ok"
     assert response["x-optiroute-decision-id"] == body["optiroute"]["decision_id"]
-    assert fake_ai.last_auth == "Bearer sk-test-secret"
+    assert fake_ai.server.last_auth == "Bearer sk-test-secret"
     usage = Usage.objects.get()
     assert usage.llm.name == "fake-ok" and usage.api_key == key[0] and usage.cost_usd == pytest.approx(18 * 0.5 / 1e6)
 
@@ -70,7 +62,7 @@ def test_a_failing_model_falls_back_to_the_next_candidate(fake_ai, api, failing,
     assert body["model"] == "fake-ok"
     assert body["optiroute"]["chosen_model"] == failing
     assert any(f"{failing} failed" in notice for notice in body["optiroute"]["notices"])
-    assert fake_ai.calls[failing] == retried  # retries only where a retry can help
+    assert fake_ai.server.calls[failing] == retried  # retries only where a retry can help
     decision = Decision.objects.get(pk=body["optiroute"]["decision_id"])
     assert [a["outcome"] for a in decision.attempts] == ["error"] * retried + ["ok"]
     assert Usage.objects.filter(decision=decision).count() == 1
@@ -78,11 +70,8 @@ def test_a_failing_model_falls_back_to_the_next_candidate(fake_ai, api, failing,
 
 @override_settings(**FAST)
 def test_a_fallback_never_escalates_to_a_pricier_model_unless_allowed(fake_ai, api):
-    provider = Provider.objects.get(name="fakeai")
     for name, api_id, price in [("cheap-broken", "fake-500", 0.1), ("premium-ok", "fake-ok", 5.0)]:
-        LLM.objects.create(name=name, provider=provider, api_model_id=api_id, input_price_per_mtok=price,
-                           output_price_per_mtok=price, context_window=32000,
-                           benchmarks=[{"name": "b", "score": 0.8, "task_type": "", "source": "test"}])
+        fake_ai.add(name, price, quality=0.8, answers_as=api_id, generalist=False)
     options = {"constraints": {"allowed_models": ["cheap-broken", "premium-ok"]}}
     error = chat(api, 502, model="optiroute/cost-effective", optiroute=options).json()["error"]
     assert "cheap-broken" in error["message"]
@@ -124,10 +113,7 @@ def test_it_streams_server_sent_events(fake_ai, api):
 def test_chunked_streams_on_a_kept_alive_connection_arrive_whole(fake_ai, api):
     """Hosted providers stream with chunked encoding and keep the connection: chunks split lines
     and events anywhere, and a connection used for a stream serves the next call cleanly."""
-    provider = Provider.objects.get(name="fakeai")
-    LLM.objects.create(name="fake-chunked", provider=provider, api_model_id="fake-chunked", input_price_per_mtok=0.5,
-                       output_price_per_mtok=0.5, context_window=32000,
-                       benchmarks=[{"name": "b", "score": 0.5, "task_type": "", "source": "test"}])
+    fake_ai.add("fake-chunked", 0.5, quality=0.5, generalist=False)
     for _ in range(3):
         response = chat(api, model="fake-chunked", stream=True)
         events = [line[6:] for line in b"".join(response.streaming_content).decode().split("\n\n") if line]
@@ -137,24 +123,22 @@ def test_chunked_streams_on_a_kept_alive_connection_arrive_whole(fake_ai, api):
             "Hello from the local provider."
         assert chat(api, model="fake-chunked").json()["choices"][0]["message"]["content"] == \
             "Hello from the local provider."
-    assert fake_ai.calls["fake-chunked"] == 6
-    assert fake_ai.connections == 1  # each finished stream left its connection to the next call
+    assert fake_ai.server.calls["fake-chunked"] == 6
+    assert fake_ai.server.connections == 1  # each finished stream left its connection to the next call
     assert Usage.objects.filter(llm__name="fake-chunked", output_tokens=6).count() == 6
 
 
 def test_a_stream_that_lingers_after_done_is_not_waited_for(fake_ai, api):
     """The caller's last event never waits on a provider slow to end its stream: the connection
     is closed instead of kept, and the next call opens another."""
-    provider = Provider.objects.get(name="fakeai")
-    LLM.objects.create(name="fake-lingering", provider=provider, api_model_id="fake-lingering",
-                       input_price_per_mtok=0.5, output_price_per_mtok=0.5, context_window=32000)
+    fake_ai.add("fake-lingering", 0.5, quality=None, generalist=False)
     started = time.monotonic()
     text = b"".join(chat(api, model="fake-lingering", stream=True).streaming_content).decode()
     assert text.endswith("data: [DONE]\n\n") and "Hello" in text
     assert time.monotonic() - started < LINGER_S / 3
     assert chat(api, model="fake-lingering").json()["choices"][0]["message"]["content"] == \
         "Hello from the local provider."
-    assert fake_ai.connections == 2
+    assert fake_ai.server.connections == 2
 
 
 @override_settings(**FAST)
@@ -179,16 +163,16 @@ def test_a_stream_cut_in_the_middle_ends_with_a_clear_error(fake_ai, api):
 @override_settings(**FAST, CIRCUIT_FAILURES=3, CIRCUIT_COOLDOWN_S=1)
 def test_the_circuit_opens_after_failures_and_closes_after_the_cooldown(fake_ai, api):
     chat(api, 502, model="fake-500")  # three failed attempts open the circuit
-    assert fake_ai.calls["fake-500"] == 3
+    assert fake_ai.server.calls["fake-500"] == 3
     body = chat(api, **routed_between("fake-500")).json()
     decision = Decision.objects.get(pk=body["optiroute"]["decision_id"])
     assert decision.excluded["fake-500"] == "temporarily unavailable (circuit open)"
-    assert fake_ai.calls["fake-500"] == 3  # skipped, not called
+    assert fake_ai.server.calls["fake-500"] == 3  # skipped, not called
     import time
 
     time.sleep(1.2)
     chat(api, 502, model="fake-500")
-    assert fake_ai.calls["fake-500"] == 6  # closed again: called
+    assert fake_ai.server.calls["fake-500"] == 6  # closed again: called
 
 
 def test_a_spent_budget_is_a_429(fake_ai, api, key):
@@ -213,9 +197,8 @@ def test_an_unknown_model_is_a_404(fake_ai, api):
     assert chat(api, 404, model="no-such-model").json()["error"]["type"] == "model_not_found"
 
 
-def test_a_revoked_key_is_a_401(fake_ai, api, key):
-    key[0].revoke()
-    chat(api, 401, model="fake-ok")
+def test_a_revoked_key_is_a_401(fake_ai, revoked_key):
+    chat(revoked_key.api, 401, model="fake-ok")
 
 
 @pytest.mark.parametrize("body,fragment", [
@@ -271,4 +254,4 @@ def test_a_circuit_opened_by_another_process_is_seen_here(fake_ai, api):
     body = chat(api, **routed_between("fake-500")).json()
     assert Decision.objects.get(pk=body["optiroute"]["decision_id"]).excluded["fake-500"] == \
         "temporarily unavailable (circuit open)"
-    assert fake_ai.calls["fake-500"] == 0
+    assert fake_ai.server.calls["fake-500"] == 0

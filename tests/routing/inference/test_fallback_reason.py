@@ -13,17 +13,15 @@ from routing.inference.circuit import breaker
 from routing.inference.providers import ChatCall
 from routing.models import Decision
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_provider")]
+pytestmark = pytest.mark.django_db
 HELLO = [{"role": "user", "content": "Say hello to the team."}]
-# The failing model wins on quality; fake-ok (fake_provider's) costs the same, so it may stand in.
+# The failing model wins on quality; fake-ok costs the same, so it may stand in.
 BETWEEN = {"model": "optiroute/quality-first", "optiroute": {"constraints": {"allowed_models": ["fake-500", "fake-ok"]}}}
 
 
 @pytest.fixture(autouse=True)
-def failing_model(fake_provider):
-    return LLM.objects.create(name="fake-500", provider=Provider.objects.get(name="fakeai"), api_model_id="fake-500",
-                              input_price_per_mtok=0.5, output_price_per_mtok=0.5, context_window=32000,
-                              is_generalist=True, benchmarks=[{"name": "b", "score": 0.99, "task_type": "", "source": "t"}])
+def failing_model(local_provider):
+    return local_provider({"fake-ok": 0.5, "fake-500": (0.5, 0.99)}, key_env="FAKE_OPENAI_KEY").models["fake-500"]
 
 
 def chat(api, **body):
