@@ -117,7 +117,8 @@ def estimates_for(request: Request, snapshot: Snapshot, strategy: Strategy) -> E
 def evidence_gather(request: Request) -> list[tuple[int, float]]:
     """The nearest evaluated (train) prompts to the request, in its evidence scope (never another
     cohort's own field evidence)."""
-    return Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, request.searched_ids)
+    scope = request.dataset_ids if request.dataset_ids is not None else request.searched_ids
+    return Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, scope)
 
 
 def strategy_get(name: str | None) -> Strategy:
