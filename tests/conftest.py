@@ -115,6 +115,11 @@ def celery_worker(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory
     broker.start()
     url = f"redis://127.0.0.1:{broker.port}/0"
     app.conf.broker_url = url
+    # An earlier test may have sent a task (an import's retraining, a fold) through the app's
+    # connection pools, bound to the development broker: drop them, so this process's tasks and
+    # pings go to the test broker the worker listens on.
+    app._pool = None
+    app.amqp._producer_pool = None
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with django_db_blocker.unblock():
         env = {**os.environ, "REDIS_URL": url, "DATABASE_URL": _database_url()}
