@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
     except ProgrammingError as exc:
         if not _missing_table(exc):
             raise
-        return _fail(f"the database has no OptiRoute tables yet ({_first_line(exc)}): {MIGRATE_HINT}.")
+        return _fail(f"the database is not migrated to this release ({_first_line(exc)}): {MIGRATE_HINT}.")
     except OperationalError as exc:
         return _fail(f"cannot use the database: {_first_line(exc)}. Check DATABASE_URL (unset, OptiRoute starts "
                      "its embedded Postgres under .data/pg).")
@@ -35,7 +35,8 @@ def main(argv: list[str]) -> int:
 def _missing_table(exc: BaseException) -> bool:
     from psycopg import errors
 
-    return isinstance(exc.__cause__, errors.UndefinedTable)
+    # A table, or a column a later release added: the database is behind this code.
+    return isinstance(exc.__cause__, errors.UndefinedTable | errors.UndefinedColumn)
 
 
 def _first_line(exc: BaseException) -> str:

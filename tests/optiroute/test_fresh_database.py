@@ -38,7 +38,7 @@ def test_it_names_the_missing_migration_instead_of_a_traceback(empty_database: s
         run = _run(empty_database, "manage.py", *command)
         assert run.returncode == 1, run.stderr
         assert "Traceback" not in run.stderr
-        assert "no OptiRoute tables" in run.stderr and "make run" in run.stderr and "migrate" in run.stderr
+        assert "not migrated" in run.stderr and "make run" in run.stderr and "migrate" in run.stderr
 
 
 def test_it_prepares_a_database_so_documented_commands_work(empty_database: str) -> None:
