@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from feedback.models import Feedback
+from optiroute import metrics
 from optiroute.api_errors import OptiRouteError
 from registry.services import FieldOutcome, field_evidence_forget, field_evidence_record
 from routing.models import ApiKey, Cohort, Decision
@@ -59,6 +60,7 @@ def feedback_record(*, api_key: ApiKey, decision_id: uuid.UUID, rating: int, com
     rater = {"user": user} if user is not None else {"api_key": api_key, "user": None}
     defaults = {"rating": rating, "comment": comment, "folded_at": None, "reset_at": None, "api_key": api_key}
     feedback, _ = Feedback.objects.update_or_create(decision=decision, **rater, defaults=defaults)
+    metrics.feedback.labels("browser" if user is not None else "api", feedback.get_rating_display()).inc()
     return feedback
 
 

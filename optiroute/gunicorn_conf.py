@@ -37,3 +37,10 @@ def post_worker_init(worker: Any) -> None:
     except Exception:  # e.g. a database not migrated yet: the first request loads what it can
         logger.warning("routing state not preloaded in web worker %s", worker.pid, exc_info=True)
     gc.freeze()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker that exits leaves its counters to the sum; its live gauges go with it."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

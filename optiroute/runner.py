@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,6 +90,7 @@ def main() -> None:
 
     already = running()  # settings start what is missing; stop only that on the way out
     info = prepare()
+    _metrics_reset()
     python = sys.executable
     children = [
         subprocess.Popen(gunicorn_command(args.host, args.port, "--access-logfile", "-")),
@@ -102,6 +104,14 @@ def main() -> None:
         print(f"  development API key: {info['api_key']}", flush=True)
     print("  Ctrl-C stops the server, the worker and the embedded services.\n", flush=True)
     _supervise(children, already)
+
+
+def _metrics_reset() -> None:
+    """Start the metrics of this run from zero: the series files of earlier processes go."""
+    from django.conf import settings
+
+    shutil.rmtree(settings.METRICS_DIR, ignore_errors=True)
+    Path(settings.METRICS_DIR).mkdir(parents=True, exist_ok=True)
 
 
 def _supervise(children: list[subprocess.Popen[bytes]], already: dict[str, bool]) -> None:

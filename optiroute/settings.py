@@ -234,3 +234,11 @@ if not 0.0 <= EXPLORATION_SHARE <= 0.5:
     raise ImproperlyConfigured(f"EXPLORATION_SHARE must be between 0 and 0.5, got {EXPLORATION_SHARE}")
 EXPLORATION_OFF_PROFILES = env_list("EXPLORATION_OFF_PROFILES", ["quality-first"])
 EXPLORATION_DRY_RUN = env_bool("EXPLORATION_DRY_RUN", False)
+
+# Observability (optiroute.metrics, optiroute.health). Every process writes its series into one
+# directory, which must be set before prometheus_client is imported: settings load first.
+METRICS_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", str(Path(OPTIROUTE_DATA_DIR) / "metrics"))
+Path(METRICS_DIR).mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = METRICS_DIR
+# GET /metrics answers loopback callers, and others that send this token as a Bearer credential.
+OPTIROUTE_METRICS_TOKEN = env_str("OPTIROUTE_METRICS_TOKEN")

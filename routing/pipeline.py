@@ -136,6 +136,11 @@ def routing_state_load() -> None:
     analyze("Warm-up request: load the analyzer and the embedder.")
 
 
+def routing_state_loaded() -> bool:
+    """Whether this process holds what routing reads (routing_state_load has run, or a request has)."""
+    return snapshots.loaded and estimators.loaded
+
+
 def _versions(analysis: Analysis) -> dict[str, Any]:
     estimator = estimators.get()
     return {"engine": ENGINE_VERSION, "analyzer": analysis.analyzer_version, "embedder": get_embedder().name,

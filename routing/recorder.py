@@ -23,6 +23,7 @@ from django.db import connection, models
 from pgvector.django import VectorField
 from psycopg.types.json import Jsonb
 
+from optiroute import metrics
 from registry import vector_search
 from routing.models import Decision, Usage, fast_commit
 
@@ -39,6 +40,7 @@ class DecisionRecorder:
         self._idle = threading.Condition()
 
     def record(self, decision: Decision, usage: Usage | None = None) -> None:
+        metrics.decision_observe(decision, usage)
         if not settings.OPTIROUTE_ASYNC_DECISION_WRITES:
             self._write([(decision, usage)])
             return

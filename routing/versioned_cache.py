@@ -48,6 +48,11 @@ class VersionedCache(Generic[V]):
             self._checked_at = now
             return self._value  # type: ignore[return-value]
 
+    @property
+    def loaded(self) -> bool:
+        """Whether a value is held (without loading one)."""
+        return self._value is not _UNSET
+
     def clear(self) -> None:
         """Forget the value: the next get() loads the current version."""
         with self._lock:

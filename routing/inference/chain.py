@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
+from optiroute import metrics
 from registry.models import LLM
 from routing.engine.request import Candidate
 from routing.inference.circuit import breaker
@@ -39,6 +40,7 @@ class Chain:
     def fall_back(self, reason: str, index: int) -> None:
         """A model could not answer, for `reason`, and models[index] is tried next (if there is one): say so."""
         if index < len(self.models):
+            metrics.fallbacks.inc()
             self.notices.append(f"{reason}; falling back to {self.models[index].name}")
             self.fallback_reason = self.fallback_reason or reason
 
@@ -74,16 +76,25 @@ def _with_retries(llm: LLM, call: ChatCall, attempts: list[dict[str, Any]]) -> C
         except ProviderError as exc:
             attempts.append({"model": llm.name, "outcome": "error", "error": exc.message,
                              "ms": round((time.perf_counter() - started) * 1000, 1)})
+            _failure_observe(llm, exc, started)
             if breaker.record_failure(llm.id):
                 attempts[-1]["circuit"] = "opened"
+                metrics.circuits_opened.labels(llm.name).inc()
             if not exc.retryable or attempt == settings.LLM_MAX_RETRIES:
                 raise
+            metrics.retries.labels(llm.name).inc()
             time.sleep(settings.LLM_RETRY_BACKOFF_S * (2 ** attempt))
             continue
         breaker.record_success(llm.id)
+        metrics.provider_seconds.labels(llm.name, "ok").observe(time.perf_counter() - started)
         attempts.append({"model": llm.name, "outcome": "ok", "ms": round((time.perf_counter() - started) * 1000, 1)})
         return result
     raise AssertionError("unreachable")
+
+
+def _failure_observe(llm: LLM, exc: ProviderError, started: float) -> None:
+    metrics.provider_seconds.labels(llm.name, "error").observe(time.perf_counter() - started)
+    metrics.provider_errors.labels(llm.name, metrics.error_class(exc.status, exc.message)).inc()
 
 
 def complete(chain: Chain, call: ChatCall) -> tuple[Completion, LLM]:
@@ -118,17 +129,22 @@ def stream(chain: Chain, call: ChatCall) -> Iterator[tuple[LLM, Delta]]:
         sent = False
         try:
             for delta in provider_for(llm).stream(call):
+                if delta.content and not sent:
+                    metrics.first_token_seconds.labels(llm.name).observe(time.perf_counter() - started)
                 sent = sent or bool(delta.content)
                 yield llm, delta
         except ProviderError as exc:
             chain.attempts.append({"model": llm.name, "outcome": "error", "error": exc.message,
                                    "ms": round((time.perf_counter() - started) * 1000, 1)})
-            breaker.record_failure(llm.id)
+            _failure_observe(llm, exc, started)
+            if breaker.record_failure(llm.id):
+                metrics.circuits_opened.labels(llm.name).inc()
             if sent:
                 raise
             chain.fall_back(f"{llm.name} failed ({exc.message})", index + 1)
             continue
         breaker.record_success(llm.id)
+        metrics.provider_seconds.labels(llm.name, "ok").observe(time.perf_counter() - started)
         chain.attempts.append({"model": llm.name, "outcome": "ok", "ms": round((time.perf_counter() - started) * 1000, 1)})
         return
     raise AllProvidersFailed(chain.attempts)
