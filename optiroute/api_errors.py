@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django import db
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -53,6 +56,7 @@ def _flatten(message: Any) -> str:
 
 
 API_PREFIXES = ("/api/", "/v1/")
+DATABASE_RETRY_AFTER_S = 5
 # Headers of an error response that tell the client what to do next.
 _KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 
@@ -70,12 +74,33 @@ class JsonErrorsMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """Errors that are not the caller's mistake nor a bug: a body over the size limit (413) and
+        the database unreachable (503, to retry shortly), in the API's shape or as a short page."""
+        if isinstance(exception, RequestDataTooBig):
+            return _error(request, 413, "request_too_large", "the request body is larger than the limit of "
+                          f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes")
+        if isinstance(exception, (db.OperationalError, db.InterfaceError)):
+            db.close_old_connections()
+            response = _error(request, 503, "database_unavailable", "the database cannot be reached just now; "
+                              "retry in a few seconds")
+            response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+            return response
+        return None
+
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if (response.status_code < 400 or not request.path_info.startswith(API_PREFIXES)
                 or response.get("Content-Type", "").startswith("application/json")):
             return response
         return _json_error(request, response)
+
+
+def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+    if request.path_info.startswith(API_PREFIXES):
+        kind = "server_error" if status >= 500 else "invalid_request"
+        return JsonResponse({"error": {"message": message, "type": kind, "code": code}}, status=status)
+    return HttpResponse(f"{message[0].upper()}{message[1:]}.", status=status, content_type="text/plain; charset=utf-8")
 
 
 def _json_error(request: HttpRequest, original: HttpResponse) -> JsonResponse:

@@ -13,30 +13,16 @@ import time
 from dataclasses import dataclass
 
 import redis
-from django.conf import settings
 from django.db import DatabaseError, connection
 from kombu.exceptions import OperationalError
 
+from optiroute.broker import PROBE_TIMEOUT_S, broker_client
+
 logger = logging.getLogger(__name__)
-PROBE_TIMEOUT_S = 1.0
 WORKER_SEEN_TTL_S = 10.0  # a worker that answered a ping this recently is taken as still there
 
-_client_lock = threading.Lock()
-_clients: dict[str, redis.Redis] = {}
 _worker_seen_at = -float("inf")
 _state_loading = threading.Lock()
-
-
-def broker_client() -> redis.Redis | None:
-    """A client of the broker (None with the in-memory broker), with short timeouts."""
-    if not settings.REDIS_URL:
-        return None
-    with _client_lock:
-        if settings.REDIS_URL not in _clients:
-            url = settings.REDIS_URL.replace("redis+socket://", "unix://", 1)
-            _clients[settings.REDIS_URL] = redis.Redis.from_url(
-                url, socket_timeout=PROBE_TIMEOUT_S, socket_connect_timeout=PROBE_TIMEOUT_S)
-        return _clients[settings.REDIS_URL]
 
 
 @dataclass(frozen=True)

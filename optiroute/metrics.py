@@ -128,7 +128,7 @@ def _circuits() -> Iterator[Metric]:
 
 
 def _queue_depth() -> Iterator[Metric]:
-    from optiroute.health import broker_client
+    from optiroute.broker import broker_client
 
     gauge = GaugeMetricFamily("optiroute_queue_depth", "Tasks waiting in the broker", labels=["queue"])
     client = broker_client()

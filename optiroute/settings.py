@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -13,6 +14,14 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
+
+
+def env_rate(name: str, default: str) -> str:
+    """A rate like "600/minute" (per second, minute, hour or day), or empty for none."""
+    raw = os.environ.get(name, default).strip()
+    if raw and not re.fullmatch(r"\d+\s*/\s*(second|minute|hour|day)s?", raw.lower()):
+        raise ImproperlyConfigured(f"{name} must read like '600/minute', got {raw!r}")
+    return raw
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -198,6 +207,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["routing.access.limits.ApiKeyRateThrottle"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "OptiRoute API",
@@ -242,3 +252,14 @@ Path(METRICS_DIR).mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = METRICS_DIR
 # GET /metrics answers loopback callers, and others that send this token as a Bearer credential.
 OPTIROUTE_METRICS_TOKEN = env_str("OPTIROUTE_METRICS_TOKEN")
+
+# Rate limits (routing.access.limits) for keys and cohorts without their own, like "600/minute";
+# empty: none. Over a limit, a call is answered 429 with Retry-After.
+OPTIROUTE_RATE_LIMIT_DEFAULT = env_rate("OPTIROUTE_RATE_LIMIT_DEFAULT", "600/minute")
+OPTIROUTE_TOKEN_LIMIT_DEFAULT = env_rate("OPTIROUTE_TOKEN_LIMIT_DEFAULT", "")
+
+# Sign-in throttling (optiroute.signin): failed attempts allowed per account and address, and per
+# address over all accounts, within the window; then refused until it ends.
+SIGNIN_MAX_FAILURES = env_int("SIGNIN_MAX_FAILURES", 5, 1)
+SIGNIN_MAX_FAILURES_PER_ADDRESS = env_int("SIGNIN_MAX_FAILURES_PER_ADDRESS", 20, 1)
+SIGNIN_WINDOW_S = env_int("SIGNIN_WINDOW_S", 900, 1)

@@ -56,6 +56,10 @@ class Cohort(models.Model):
     shares_feedback = models.BooleanField(default=False, help_text="This cohort's feedback changes every cohort's routing")
     # In a browser conversation, the model of the previous turn answers again unless the new
     # choice's utility beats its by more than this (routing.chat.services); empty: 0.05.
+    requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests a minute over all the cohort's keys; empty: the default limit")
+    tokens_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Tokens a minute over all the cohort's keys; empty: the default limit")
     chat_switch_margin = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="utility margin (0..1) a new model needs to take over a browser conversation from the "
@@ -93,6 +97,9 @@ class ApiKey(models.Model):
     hashed = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True,
+                                                      help_text="Empty: the default limit")
+    tokens_per_minute = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the default limit")
 
     objects = ApiKeyQuerySet.as_manager()
 

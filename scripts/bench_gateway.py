@@ -121,7 +121,7 @@ def main() -> None:
     provider_url = provider.stdout.readline().strip()
     key = setup(provider_url)
     server = subprocess.Popen(gunicorn_command("127.0.0.1", PORT, "--log-level", "warning"), cwd=ROOT,
-                              env={**os.environ, "DEBUG": "false"})
+                              env={**os.environ, "DEBUG": "false", "OPTIROUTE_RATE_LIMIT_DEFAULT": ""})
     try:
         for _ in range(100):
             try:

@@ -27,6 +27,13 @@ def synchronous_decisions(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def no_default_rate_limit(settings: Any) -> None:
+    """The suite makes many calls with the default cohort's keys within a minute; tests of the
+    rate limits set their own."""
+    settings.OPTIROUTE_RATE_LIMIT_DEFAULT = ""
+
+
+@pytest.fixture(autouse=True)
 def fresh_routing_state() -> Iterator[None]:
     """Each test sees its own registry: drop the in-process snapshot, analyzer, estimator and
     circuit state (each test rolls back the versions it trained)."""

@@ -11,6 +11,7 @@ from django.conf import settings
 from optiroute.api_errors import OptiRouteError
 from registry.models import LLM, Provider
 from routing.access.budgets import budget_left
+from routing.access.limits import tokens_spend
 from routing.analysis.text import routing_text
 from routing.engine.constraints import Constraints
 from routing.engine.request import RoutingError
@@ -107,6 +108,8 @@ def decision_finish(prepared: PreparedChat, llm: LLM | None, usage: Usage | None
     # Routing's own fallback (e.g. to generalists without evidence), then inference's.
     decision.fallback_reason = "; ".join(r for r in (decision.fallback_reason, prepared.chain.fallback_reason) if r)
     recorder.record(decision, usage)
+    if usage is not None and usage.api_key is not None:
+        tokens_spend(usage.api_key, usage.input_tokens + usage.output_tokens)
 
 
 def models_for_key(*, api_key: ApiKey) -> list[dict[str, Any]]:
