@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "optiroute.settings")
 
@@ -11,3 +12,10 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "fold-feedback": {"task": "feedback.tasks.feedback_fold_task", "schedule": 60.0},
 }
+
+
+@task_prerun.connect
+def _log_under_task_id(task_id: str | None = None, **_: object) -> None:
+    from optiroute.logs import task_context
+
+    task_context(task_id or "")

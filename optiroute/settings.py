@@ -99,7 +99,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "optiroute.api_errors.JsonErrorsMiddleware",  # first: it sees every other layer's errors
+    "optiroute.logs.RequestIdMiddleware",  # outermost: every line logged for a request carries its id
+    "optiroute.api_errors.JsonErrorsMiddleware",  # it sees every other layer's errors
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -218,10 +219,16 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "optiroute.schema.require_request_bodies"],
 }
 
+# Logs: JSON lines with the request and decision ids (optiroute.logs); LOG_FORMAT=text for people.
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "optiroute.logs.JsonFormatter"},
+                   "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {name: {"level": "WARNING"}
                 for name in ["httpx", "httpcore", "pgserver", "sentence_transformers", "transformers"]},

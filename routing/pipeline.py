@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from optiroute import logs
 from optiroute.api_errors import OptiRouteError
 from registry.embedder import get_embedder
 from registry.models import Prompt
@@ -68,6 +69,7 @@ def decision_make(*, text: str, context: str = "", tokens: int | None = None, pr
         filters=estimates.filters, fallback_reason=estimates.fallback_reason, chosen_model=ranking[0].llm,
         embedding=request.vector, explored=explored, strategy=strategy_impl.name, versions=_versions(analysis),
         explanation=explain(ranking[0], ranking, weights, analysis.as_dict(), estimates.fallback_reason))
+    logs.decision_id.set(str(decision.id))
     done = time.perf_counter()
     decision.timings = {"analysis": _ms(started, analysed), "evidence": _ms(analysed, estimated),
                         "scoring": _ms(estimated, done), "total": _ms(started, done)}

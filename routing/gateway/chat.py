@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
+from optiroute import logs
 from optiroute.api_errors import OptiRouteError
 from registry.models import LLM, Provider
 from routing.access.budgets import budget_left
@@ -92,6 +93,7 @@ def _pinned(name: str, tokens: int, cohort: Cohort, api_key: ApiKey) -> tuple[De
     decision = Decision(
         mode=Decision.Mode.CHAT, api_key=api_key, cohort=cohort, chosen_model=llm, strategy="pinned",
         analysis={"tokens": tokens}, explanation=f"The caller named {llm.name}; no routing.")
+    logs.decision_id.set(str(decision.id))
     reason = unusable_reason(llm)
     chain = Chain(models=[] if reason else [llm])
     if reason:
