@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_prerun
+from celery.signals import task_prerun, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "optiroute.settings")
 
@@ -19,3 +19,11 @@ def _log_under_task_id(task_id: str | None = None, **_: object) -> None:
     from optiroute.logs import task_context
 
     task_context(task_id or "")
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _trace_if_configured(**_: object) -> None:
+    from optiroute.tracing import tracing_setup
+
+    tracing_setup()

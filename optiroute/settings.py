@@ -100,6 +100,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "optiroute.logs.RequestIdMiddleware",  # outermost: every line logged for a request carries its id
+    "optiroute.tracing.TracingMiddleware",
     "optiroute.api_errors.JsonErrorsMiddleware",  # it sees every other layer's errors
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -270,3 +271,8 @@ OPTIROUTE_TOKEN_LIMIT_DEFAULT = env_rate("OPTIROUTE_TOKEN_LIMIT_DEFAULT", "")
 SIGNIN_MAX_FAILURES = env_int("SIGNIN_MAX_FAILURES", 5, 1)
 SIGNIN_MAX_FAILURES_PER_ADDRESS = env_int("SIGNIN_MAX_FAILURES_PER_ADDRESS", 20, 1)
 SIGNIN_WINDOW_S = env_int("SIGNIN_WINDOW_S", 900, 1)
+
+# OpenTelemetry traces (optiroute.tracing): "off", "otlp" (OTEL_EXPORTER_OTLP_ENDPOINT etc.) or "console".
+OPTIROUTE_TRACING = env_str("OPTIROUTE_TRACING", "off")
+if OPTIROUTE_TRACING not in {"off", "otlp", "console"}:
+    raise ImproperlyConfigured(f"OPTIROUTE_TRACING must be off, otlp or console, got {OPTIROUTE_TRACING!r}")

@@ -16,6 +16,7 @@ from typing import Any
 
 from optiroute import logs
 from optiroute.api_errors import OptiRouteError
+from optiroute.tracing import span
 from registry.embedder import get_embedder
 from registry.models import Prompt
 from registry.tokens import DEFAULT_OUTPUT_TOKENS
@@ -54,14 +55,17 @@ def decision_make(*, text: str, context: str = "", tokens: int | None = None, pr
     started = time.perf_counter()
     strategy_impl = strategy_get(strategy)
     profile_name, weights = preferences_resolve(profile=profile, overrides=preferences, cohort=cohort)
-    request, analysis = request_build(
-        text=text, context=context, tokens=tokens, constraints=constraints_for(constraints, cohort),
-        cohort=cohort, output_tokens=output_tokens, unavailable=unavailable)
+    with span("routing.analysis"):
+        request, analysis = request_build(
+            text=text, context=context, tokens=tokens, constraints=constraints_for(constraints, cohort),
+            cohort=cohort, output_tokens=output_tokens, unavailable=unavailable)
     analysed = time.perf_counter()
-    estimates = estimates_for(request, snapshots.get(), strategy_impl)
+    with span("routing.evidence", strategy=strategy_impl.name):
+        estimates = estimates_for(request, snapshots.get(), strategy_impl)
     estimated = time.perf_counter()
-    ranking, explored = explore(choose(estimates, weights), weights,
-                                share=exploration_share(cohort=cohort, profile=profile_name, mode=mode))
+    with span("routing.scoring", profile=profile_name):
+        ranking, explored = explore(choose(estimates, weights), weights,
+                                    share=exploration_share(cohort=cohort, profile=profile_name, mode=mode))
     decision = Decision(
         mode=mode, api_key=api_key, cohort=cohort, user=user if getattr(user, "pk", None) else None,
         profile=profile_name, weights=weights, constraints=request.constraints.as_dict(), analysis=analysis.as_dict(),

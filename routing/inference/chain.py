@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from optiroute import metrics
+from optiroute.tracing import span
 from registry.models import LLM
 from routing.engine.request import Candidate
 from routing.inference.circuit import breaker
@@ -72,7 +73,8 @@ def _with_retries(llm: LLM, call: ChatCall, attempts: list[dict[str, Any]]) -> C
     for attempt in range(settings.LLM_MAX_RETRIES + 1):
         started = time.perf_counter()
         try:
-            result = provider.complete(call)
+            with span("provider.call", model=llm.name, attempt=attempt):
+                result = provider.complete(call)
         except ProviderError as exc:
             attempts.append({"model": llm.name, "outcome": "error", "error": exc.message,
                              "ms": round((time.perf_counter() - started) * 1000, 1)})
