@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from threading import Barrier
 from urllib.parse import urlsplit
@@ -114,8 +116,11 @@ def run(url: str, body: dict[str, object], headers: dict[str, str], concurrency:
     return timings
 
 
-def main() -> None:
-    provider = subprocess.Popen([sys.executable, "-m", "tests.openai_server", "--delay", "0.05"], cwd=ROOT,
+@contextmanager
+def serving(delay_s: float = 0.05) -> Iterator[tuple[str, str]]:
+    """The local provider (answering after `delay_s`) and OptiRoute under gunicorn, as `make run`
+    serves it, with the benchmark's cohort: yields (provider URL, API key); removes it all after."""
+    provider = subprocess.Popen([sys.executable, "-m", "tests.openai_server", "--delay", str(delay_s)], cwd=ROOT,
                                 stdout=subprocess.PIPE, text=True)
     assert provider.stdout is not None
     provider_url = provider.stdout.readline().strip()
@@ -132,6 +137,16 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.2)
+        yield provider_url, key
+    finally:
+        for process in (server, provider):
+            process.terminate()
+            process.wait(timeout=20)
+        teardown()
+
+
+def main() -> None:
+    with serving() as (provider_url, key):
         report = {}
         auth = {"Authorization": f"Bearer {key}"}
         for concurrency in (1, 8):
@@ -147,11 +162,6 @@ def main() -> None:
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(report, indent=2))
         print(json.dumps(report, indent=2))
-    finally:
-        for process in (server, provider):
-            process.terminate()
-            process.wait(timeout=20)
-        teardown()
 
 
 if __name__ == "__main__":
