@@ -11,6 +11,7 @@ app.autodiscover_tasks()
 # Periodic work, declared here so every deployment runs it (`celery worker --beat`, or a beat service).
 app.conf.beat_schedule = {
     "fold-feedback": {"task": "feedback.tasks.feedback_fold_task", "schedule": 60.0},
+    "requeue-import-jobs": {"task": "registry.tasks.import_jobs_requeue_task", "schedule": 60.0},
 }
 
 

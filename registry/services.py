@@ -10,6 +10,7 @@ import shutil
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -366,8 +367,26 @@ def import_job_create(*, user: Any, dataset_name: str, fmt: str, create_models: 
         job = ImportJob.objects.create(dataset_name=dataset_name, source_format=fmt,
                                        create_models=create_models, upload_dir=str(folder),
                                        created_by=user)
-        transaction.on_commit(lambda: import_job_task.delay(job.pk))
+        # robust: with the broker down the job stays pending (and the upload is kept); the periodic
+        # import_jobs_requeue sends it once the broker is back.
+        transaction.on_commit(lambda: import_job_task.delay(job.pk), robust=True)
     return job
+
+
+REQUEUE_AFTER = timedelta(seconds=60)
+
+
+def import_jobs_requeue(*, older_than: timedelta = REQUEUE_AFTER) -> int:
+    """Send again the jobs still pending after `older_than` (their first sending failed, or its
+    message was lost); a job runs once however often it is sent (import_job_run claims it)."""
+    from registry.tasks import import_job_task
+
+    stale = ImportJob.objects.filter(status=ImportJob.Status.PENDING, created_at__lt=timezone.now() - older_than)
+    sent = 0
+    for job_id in stale.values_list("pk", flat=True):
+        import_job_task.delay(job_id)
+        sent += 1
+    return sent
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,10 @@ def _statement(vector: Any, k: int, dataset_ids: tuple[int, ...] | None) -> tupl
 
 
 def _search(sql: str, params: list[Any]) -> list[tuple[int, float]]:
-    with cursor() as search:
+    # This cursor is psycopg's own: Django's wrapper turns its errors into Django's (a lost
+    # connection is then a django.db.OperationalError) and marks the connection as failed, so it
+    # is replaced, not reused, after the request.
+    with connection.wrap_database_errors, cursor() as search:
         search.execute(sql, params, prepare=True)
         return search.fetchall()
 
