@@ -157,6 +157,23 @@ def _wait_for_worker(app: Any, worker: subprocess.Popen[bytes], log: Path) -> No
     raise RuntimeError(f"celery worker did not answer a ping:\n{log.read_text()}")
 
 
+def wait_for_idle_worker(broker_url: str) -> None:
+    """Until the worker has run everything queued (e.g. the retraining an import queues), so that
+    no task of this test writes into the next one's database."""
+    import redis
+
+    from optiroute.celery import app
+
+    queue = redis.Redis.from_url(broker_url)
+
+    def idle() -> bool:
+        active = app.control.inspect(timeout=1.0).active() or {}
+        return queue.llen("celery") == 0 and not any(active.values())
+
+    wait_until(idle)
+    wait_until(idle)  # twice: a task may have queued another as it finished
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

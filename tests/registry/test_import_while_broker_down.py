@@ -8,7 +8,7 @@ import pytest
 from optiroute.celery import app
 from registry.models import Dataset, ImportJob
 from registry.services import import_jobs_requeue
-from tests.conftest import wait_until
+from tests.conftest import wait_for_idle_worker, wait_until
 from tests.registry.test_import_upload_job import zipped
 
 UNREACHABLE = "redis://127.0.0.1:1/0"
@@ -38,3 +38,4 @@ def test_an_upload_made_while_the_broker_is_down_runs_once_it_is_back(celery_wor
     wait_until(lambda: ImportJob.objects.get(pk=job.pk).status == ImportJob.Status.SUCCEEDED)
     assert Dataset.objects.get(name="while-down").stats["prompts"] == 3
     assert ImportJob.objects.get(pk=job.pk).attempts == 1
+    wait_for_idle_worker(celery_worker)  # the retraining the import queued
