@@ -1,6 +1,6 @@
 from django.urls import path
 
-from routing.console import views
+from routing.console import batches, views
 
 urlpatterns = [
     path("overview/", views.overview, name="overview"),
@@ -15,4 +15,8 @@ urlpatterns = [
     path("models/<int:pk>/test-call/", views.model_test_call, name="model-test-call"),
     path("profiles/", views.profile_list, name="profiles"),
     path("profiles/<int:pk>/", views.profile_edit, name="profile"),
+    path("batches/", batches.batch_list, name="console-batches"),
+    path("batches/<uuid:pk>/", batches.batch_detail, name="console-batch"),
+    path("batches/<uuid:pk>/<slug:action>/", batches.batch_action, name="console-batch-action"),
+    path("batches/<uuid:pk>/results.<slug:kind>", batches.batch_download, name="console-batch-download"),
 ]
