@@ -284,6 +284,11 @@ class Batch(models.Model):
     def __str__(self) -> str:
         return f"batch {self.pk} ({self.status})"
 
+    def tone(self) -> str:
+        """How its status reads at a glance: good, bad, warn (waits for someone) or plain."""
+        return {"succeeded": "good", "failed": "bad", "stopped": "bad", "proposed": "warn",
+                "cancelled": "warn"}.get(self.status, "")
+
 
 class BatchItem(models.Model):
     class Status(models.TextChoices):

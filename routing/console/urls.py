@@ -1,5 +1,6 @@
 from django.urls import path
 
+from routing.batches.export import RESULT_FORMATS
 from routing.console import batches, views
 
 urlpatterns = [
@@ -17,6 +18,8 @@ urlpatterns = [
     path("profiles/<int:pk>/", views.profile_edit, name="profile"),
     path("batches/", batches.batch_list, name="console-batches"),
     path("batches/<uuid:pk>/", batches.batch_detail, name="console-batch"),
-    path("batches/<uuid:pk>/<slug:action>/", batches.batch_action, name="console-batch-action"),
-    path("batches/<uuid:pk>/results.<slug:kind>", batches.batch_download, name="console-batch-download"),
+    *(path(f"batches/<uuid:pk>/{action}/", batches.batch_action, {"action": action},
+           name=f"console-batch-{action}") for action in batches.ACTIONS),
+    *(path(f"batches/<uuid:pk>/results.{kind}", batches.batch_download, {"kind": kind},
+           name=f"console-batch-{kind}") for kind in RESULT_FORMATS),
 ]
