@@ -46,6 +46,8 @@ def main() -> None:
         summary[f"bench_routing_c{concurrency}"] = json.loads(out.read_text())
     subprocess.run([sys.executable, "scripts/bench_gateway.py"], cwd=ROOT, check=True)
     summary["bench_gateway"] = json.loads((REPORTS / "bench-gateway.json").read_text())
+    subprocess.run([sys.executable, "scripts/bench_batch.py"], cwd=ROOT, check=True)
+    summary["bench_batch"] = json.loads((REPORTS / "bench-batch.json").read_text())
     (REPORTS / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
 

@@ -102,7 +102,9 @@ class BatchResultsView(APIView):
     # Not `format`: DRF reads that query parameter to pick a renderer.
     @extend_schema(parameters=[OpenApiParameter("download", OpenApiTypes.STR, enum=list(RESULT_FORMATS),
                                                 description="csv or jsonl: a file rather than JSON")],
-                   responses={200: BatchResultsSerializer, **error_responses(400, 401, 404)})
+                   responses={(200, "application/json"): BatchResultsSerializer,
+                              **{(200, media): OpenApiTypes.STR for media in RESULT_FORMATS.values()},
+                              **error_responses(400, 401, 404)})
     def get(self, request: Request, batch_id: uuid.UUID) -> Response | HttpResponse | StreamingHttpResponse:
         batch = get_batch_for_key(request.auth, batch_id)
         kind = request.query_params.get("download")

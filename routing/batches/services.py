@@ -293,10 +293,13 @@ def _claim_next(batch: Batch, chain_models: list[LLM], scope: Q) -> BatchItem | 
             # Its workers died answering it, again and again: report it rather than try once more.
             item.status, item.error = BatchItem.Status.FAILED, item.error or "its worker stopped while answering it"
             item.save(update_fields=["status", "error"])
-        bound = _cost_bound(batch, item, chain_models)
-        if problem := _budget_problem(batch, bound):
-            Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.STOPPED, error=problem)
-            return None
+        bound = 0.0
+        # Without budgets there is nothing to hold (and no need to sum the batch's spending per row).
+        if batch.budget_usd is not None or batch.cohort.monthly_budget_usd is not None:
+            bound = _cost_bound(batch, item, chain_models)
+            if problem := _budget_problem(batch, bound):
+                Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.STOPPED, error=problem)
+                return None
         item.status, item.claim, item.claimed_at = BatchItem.Status.RUNNING, uuid.uuid4(), now
         item.claimed_by, item.reserved_usd, item.attempts = WORKER, bound, item.attempts + 1
         item.save(update_fields=["status", "claim", "claimed_at", "claimed_by", "reserved_usd", "attempts"])
