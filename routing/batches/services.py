@@ -39,7 +39,7 @@ from routing.engine.snapshot import snapshots
 from routing.gateway.chat import PROFILE_PREFIX, named_model_for_cohort
 from routing.inference.chain import AllProvidersFailed, Chain, chain_build, complete
 from routing.inference.providers import ChatCall, unusable_reason
-from routing.models import ApiKey, Batch, BatchItem, Decision
+from routing.models import ApiKey, Batch, BatchItem, Decision, fast_commit
 from routing.pipeline import decision_make
 
 SAMPLE_SHARE = 0.02
@@ -274,8 +274,12 @@ def batch_has_claims(*, batch_id: str) -> bool:
 
 
 def _claim_next(batch: Batch, chain_models: list[LLM], scope: Q) -> BatchItem | None:
-    """The next row to answer, claimed with a fresh token; None when there is none or a budget would break."""
-    with transaction.atomic():
+    """The next row to answer, claimed with a fresh token; None when there is none or a budget would break.
+
+    Committed without waiting for the WAL flush: a claim a database crash loses only makes the
+    answer unstorable (its token no longer matches), so another worker answers the row.
+    """
+    with fast_commit():
         # The batch row's lock makes the budget check and the claim one step among all workers.
         status = Batch.objects.select_for_update().filter(pk=batch.pk).values_list("status", flat=True).first()
         if status != Batch.Status.RUNNING:
@@ -384,7 +388,9 @@ def _store(batch: Batch, item: BatchItem, completion: Any, llm: LLM, chain: Chai
     usage = usage_build(decision=decision, api_key=batch.api_key, llm=llm,
                         input_tokens=completion.input_tokens or tokens,
                         output_tokens=completion.output_tokens or estimate_tokens(completion.content))
-    with transaction.atomic():
+    # Without waiting for the WAL flush: a database crash may lose the last instant's answers with
+    # their usage (the rows are answered again), never keep one without the other.
+    with fast_commit():
         decision.save()
         mine = BatchItem.objects.filter(pk=item.pk, claim=item.claim, status=BatchItem.Status.RUNNING)
         if not mine.update(status=BatchItem.Status.ANSWERED, content=completion.content, answered_by=llm,
