@@ -109,8 +109,10 @@ def _batches() -> Iterator[Metric]:
 
     from routing.models import Batch, BatchItem
 
-    items = GaugeMetricFamily("optiroute_batch_items", "Items of unfinished batches by status", labels=["status"])
-    active = BatchItem.objects.exclude(batch__status__in=[Batch.Status.SUCCEEDED, Batch.Status.FAILED])
+    items = GaugeMetricFamily("optiroute_batch_items", "Items of batches not finished nor cancelled, by status",
+                              labels=["status"])
+    finished = [Batch.Status.SUCCEEDED, Batch.Status.FAILED, Batch.Status.CANCELLED]
+    active = BatchItem.objects.exclude(batch__status__in=finished)
     for row in active.values("status").annotate(n=Count("id")):
         items.add_metric([row["status"]], row["n"])
     yield items

@@ -199,6 +199,9 @@ OPTIROUTE_ASYNC_DECISION_WRITES = env_bool("OPTIROUTE_ASYNC_DECISION_WRITES", Tr
 LLM_CALL_TIMEOUT_S = env_float("LLM_CALL_TIMEOUT_S", 30.0)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
 LLM_RETRY_BACKOFF_S = env_float("LLM_RETRY_BACKOFF_S", 0.25)
+# Batches: a row claimed by a worker that has not answered it within this time (the worker died)
+# is answered by another; longer than a row's calls with their retries and fallbacks can take.
+OPTIROUTE_BATCH_CLAIM_TIMEOUT_S = env_int("OPTIROUTE_BATCH_CLAIM_TIMEOUT_S", 600, 1)
 CIRCUIT_FAILURES = env_int("CIRCUIT_FAILURES", 5, 1)
 CIRCUIT_WINDOW_S = env_int("CIRCUIT_WINDOW_S", 60, 1)
 CIRCUIT_COOLDOWN_S = env_int("CIRCUIT_COOLDOWN_S", 30, 1)

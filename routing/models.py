@@ -238,6 +238,9 @@ class Usage(models.Model):
     """One answered call: tokens, cost and saving, accounted exactly once (one row per decision)."""
 
     decision = models.OneToOneField(Decision, on_delete=models.CASCADE, related_name="usage")
+    # A batch row's answer is billed once: a worker that lost its claim cannot add a second row.
+    batch_item = models.OneToOneField("BatchItem", on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="usage")
     api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage")
     cohort = models.ForeignKey(Cohort, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage")
     llm = models.ForeignKey(LLM, on_delete=models.SET_NULL, null=True, related_name="usage")
@@ -252,13 +255,20 @@ class Usage(models.Model):
 
 
 class Batch(models.Model):
-    """Many requests answered by one model, chosen by routing a sample of them."""
+    """Many requests answered by one model, chosen from a sample of them.
+
+    queued (choosing) -> proposed (waiting for the user's confirmation, unless auto_run) ->
+    running -> succeeded or failed; cancelled by the user and stopped by a budget, both resumable.
+    """
 
     class Status(models.TextChoices):
         QUEUED = "queued"
+        PROPOSED = "proposed"
         RUNNING = "running"
         SUCCEEDED = "succeeded"
         FAILED = "failed"
+        CANCELLED = "cancelled"
+        STOPPED = "stopped"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, related_name="batches")
@@ -270,12 +280,21 @@ class Batch(models.Model):
     sample_size = models.PositiveIntegerField(default=0)
     chosen_model = models.ForeignKey(LLM, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     choice = models.JSONField(default=dict, blank=True)  # how the sample voted, the fallback order
+    auto_run = models.BooleanField(default=False)  # run the proposal without waiting for a confirmation
+    budget_usd = models.FloatField(null=True, blank=True)  # the whole batch's spending limit
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)  # per answer, unless a row says otherwise
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)  # last (re)start of the run: the rate's origin
     finished_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"batch {self.pk} ({self.status})"
+
+    def tone(self) -> str:
+        """How its status reads at a glance: good, bad, warn (waits for someone) or plain."""
+        return {"succeeded": "good", "failed": "bad", "stopped": "bad", "proposed": "warn",
+                "cancelled": "warn"}.get(self.status, "")
 
 
 class BatchItem(models.Model):
@@ -289,12 +308,22 @@ class BatchItem(models.Model):
     position = models.PositiveIntegerField()
     custom_id = models.CharField(max_length=200, blank=True)
     messages = models.JSONField()
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reference = models.TextField(blank=True)  # the expected answer, for graded selection
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # The claim of the worker answering it: only the holder of this token may store the answer.
+    claim = models.UUIDField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True)  # host:pid of the worker, for whoever looks
+    reserved_usd = models.FloatField(default=0.0)  # the most this answer may cost, held against the budgets
+    attempts = models.PositiveSmallIntegerField(default=0)
     content = models.TextField(blank=True)
     answered_by = models.ForeignKey(LLM, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     decision = models.OneToOneField(Decision, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.FloatField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:

@@ -22,7 +22,7 @@ def estimator_train_task() -> int | None:
 
 @shared_task(acks_late=True)
 def batch_run_task(batch_id: str) -> None:
-    """Route a batch's sample and queue its chunks; safe to repeat."""
+    """Choose a batch's model and propose it (or start it, with auto_run); safe to repeat."""
     from routing.batches.services import batch_run
 
     batch_run(batch_id=batch_id)
@@ -30,11 +30,11 @@ def batch_run_task(batch_id: str) -> None:
 
 @shared_task(acks_late=True)
 def batch_chunk_task(batch_id: str, start: int) -> int:
-    """Answer one chunk of a batch; items already claimed or answered are left alone."""
-    from routing.batches.services import STALE_CLAIM, batch_chunk_run, chunk_unfinished
+    """Answer one chunk of a batch, then help with the rest; rows claimed or answered are left alone."""
+    from routing.batches.services import batch_chunk_run, batch_has_claims, claim_timeout
 
     answered = batch_chunk_run(batch_id=batch_id, start=start)
-    if chunk_unfinished(batch_id=batch_id, start=start):
-        # Another worker holds part of the chunk; if it died, its claim goes stale: look again then.
-        batch_chunk_task.apply_async((batch_id, start), countdown=STALE_CLAIM.total_seconds())
+    if batch_has_claims(batch_id=batch_id):
+        # Other workers hold rows; if one of them died, its claim goes stale: look again then.
+        batch_chunk_task.apply_async((batch_id, start), countdown=claim_timeout().total_seconds())
     return answered

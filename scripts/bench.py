@@ -48,6 +48,8 @@ def main() -> None:
     summary["bench_gateway"] = json.loads((REPORTS / "bench-gateway.json").read_text())
     subprocess.run([sys.executable, "scripts/bench_load.py"], cwd=ROOT, check=True)
     summary["bench_load"] = json.loads((REPORTS / "bench-load.json").read_text())
+    subprocess.run([sys.executable, "scripts/bench_batch.py"], cwd=ROOT, check=True)
+    summary["bench_batch"] = json.loads((REPORTS / "bench-batch.json").read_text())
     (REPORTS / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
 

@@ -129,7 +129,8 @@ def celery_worker(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory
     app.amqp._producer_pool = None
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with django_db_blocker.unblock():
-        env = {**os.environ, "REDIS_URL": url, "DATABASE_URL": _database_url()}
+        # A batch row held by a worker that died is taken over after seconds, not the default minutes.
+        env = {**os.environ, "REDIS_URL": url, "DATABASE_URL": _database_url(), "OPTIROUTE_BATCH_CLAIM_TIMEOUT_S": "4"}
     with open(log, "wb") as out:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "optiroute", "worker", "--pool", "solo",

@@ -47,6 +47,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._anthropic(body)
         model = body.get("model", "")
         self.server.calls[model] += 1
+        self.server.bodies.append(body)
         self.server.last_auth = self.headers.get("Authorization", "")
         behaviour = getattr(self, "_" + model.replace("fake-", "").replace("-", "_"), None)
         if behaviour is None:
@@ -178,6 +179,7 @@ class FakeOpenAIServer(ThreadingHTTPServer):
         self.last_path = ""
         self.last_proxy_auth = ""
         self.last_body: dict[str, Any] = {}
+        self.bodies: list[dict[str, Any]] = []  # every chat-completions request, as sent
         self.delay_s = delay_s
         self.stream_pause_s = 0.0  # between streamed events
         self.connections = 0  # accepted so far: kept-alive connections serve several calls

@@ -1,17 +1,23 @@
-"""Batch mode: route a ~2% sample of a batch, answer every request with the model it chose.
+"""Batch mode: choose a model on a sample of a batch, propose it, answer every request with it.
 
-A batch is stored whole, then Celery workers take over: `batch_run` routes the sample (each
-sampled request is a stored decision) and picks the model most of them chose, with the
-sample's next-best models as fallbacks; `batch_chunk_run` answers the requests in chunks of
-CHUNK, on as many workers as there are. Both are safe to run twice: the sample is routed
-once, and an item is claimed before it is answered (a claim older than STALE_CLAIM, from a
-worker that died, can be taken again).
+A batch is stored whole, then Celery workers take over: `batch_run` chooses the model (one
+call, `_choose`) and projects the whole batch's cost; the batch waits as `proposed` until the
+user confirms it (or runs at once with `auto_run`). `batch_chunk_run` then answers the requests
+of a chunk, then any left in the batch, on as many workers as there are.
+
+Exactly once: a row is claimed (a token, under a lock on the batch row) before its call, and
+its answer, decision and usage are stored in one transaction that only the claim's holder can
+commit; the usage row is unique per row. A worker killed mid-call leaves a claim that goes
+stale after OPTIROUTE_BATCH_CLAIM_TIMEOUT_S; another worker takes the row then. Budgets are
+checked at the claim, with the most each row in flight may cost held against them.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import random
+import socket
 import uuid
 from collections import Counter, defaultdict
 from datetime import timedelta
@@ -19,9 +25,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
+from optiroute import metrics
 from optiroute.api_errors import OptiRouteError
 from registry.models import LLM
 from registry.tokens import DEFAULT_OUTPUT_TOKENS, estimate_tokens
@@ -33,15 +40,21 @@ from routing.engine.snapshot import snapshots
 from routing.gateway.chat import PROFILE_PREFIX, named_model_for_cohort
 from routing.inference.chain import AllProvidersFailed, Chain, chain_build, complete
 from routing.inference.providers import ChatCall, unusable_reason
-from routing.models import ApiKey, Batch, BatchItem, Decision, Usage
+from routing.models import ApiKey, Batch, BatchItem, Decision, fast_commit
 from routing.pipeline import decision_make
-from routing.recorder import recorder
 
 SAMPLE_SHARE = 0.02
 MIN_SAMPLE = 5
 MAX_ITEMS = 10_000
 CHUNK = 50
-STALE_CLAIM = timedelta(minutes=10)
+MAX_ATTEMPTS = 3  # a row whose calls fail this many times is reported failed with the last error
+OPEN = [Batch.Status.QUEUED, Batch.Status.PROPOSED, Batch.Status.RUNNING]
+UNFINISHED = [BatchItem.Status.PENDING, BatchItem.Status.RUNNING]
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim_timeout() -> timedelta:
+    return timedelta(seconds=settings.OPTIROUTE_BATCH_CLAIM_TIMEOUT_S)
 
 
 def get_batch_for_key(api_key: ApiKey, batch_id: uuid.UUID) -> Batch:
@@ -52,16 +65,19 @@ def get_batch_for_key(api_key: ApiKey, batch_id: uuid.UUID) -> Batch:
     return batch
 
 
-def batch_create(*, api_key: ApiKey, model: str, requests: list[dict[str, Any]], options: dict[str, Any]) -> Batch:
+def batch_create(*, api_key: ApiKey, model: str, requests: list[dict[str, Any]], options: dict[str, Any],
+                 auto_run: bool = False, budget_usd: float | None = None, max_tokens: int | None = None) -> Batch:
     """Store a batch and hand it to the workers; a bad model or profile is refused before anything is stored."""
     _check_model(model, api_key, options)
     from routing.tasks import batch_run_task  # tasks import this module
 
     with transaction.atomic():
         batch = Batch.objects.create(api_key=api_key, cohort=api_key.cohort, model=model, options=options,
-                                     total=len(requests))
+                                     total=len(requests), auto_run=auto_run, budget_usd=budget_usd,
+                                     max_tokens=max_tokens or options.get("max_output_tokens"))
         BatchItem.objects.bulk_create(
-            [BatchItem(batch=batch, position=i, custom_id=r.get("custom_id") or str(i), messages=r["messages"])
+            [BatchItem(batch=batch, position=i, custom_id=r.get("custom_id") or str(i), messages=r["messages"],
+                       max_tokens=r.get("max_tokens"), reference=r.get("reference") or "")
              for i, r in enumerate(requests)], batch_size=1000)
         transaction.on_commit(lambda: batch_run_task.delay(str(batch.pk)))
     return batch
@@ -77,21 +93,97 @@ def _check_model(model: str, api_key: ApiKey, options: dict[str, Any]) -> None:
 
 
 def batch_run(*, batch_id: str) -> None:
-    """Route the sample, record the choice, then queue the chunks."""
-    Batch.objects.filter(pk=batch_id, status=Batch.Status.QUEUED).update(status=Batch.Status.RUNNING)
-    batch = Batch.objects.select_related("cohort", "api_key").get(pk=batch_id)
-    if batch.status != Batch.Status.RUNNING:
-        return  # finished already: a duplicate delivery
+    """Choose the batch's model, then propose it (or, with auto_run, start answering)."""
+    batch = Batch.objects.select_related("cohort", "api_key").filter(pk=batch_id).first()
+    if batch is None or batch.status != Batch.Status.QUEUED:
+        return  # proposed or running already: a duplicate delivery
     if batch.chosen_model_id is None:
         try:
             _choose(batch)
         except OptiRouteError as exc:
             _fail(batch, exc.message)
             return
+    _propose(batch)
+
+
+def _propose(batch: Batch) -> None:
+    batch.choice = {**batch.choice, "proposal": batch_projection(batch)}
+    status = Batch.Status.RUNNING if batch.auto_run else Batch.Status.PROPOSED
+    with transaction.atomic():
+        # Conditional: a cancel (or a second delivery's proposal) that came first stands.
+        moved = Batch.objects.filter(pk=batch.pk, status=Batch.Status.QUEUED).update(
+            status=status, choice=batch.choice, started_at=timezone.now())
+        if moved and status == Batch.Status.RUNNING:
+            _queue_chunks(batch)
+
+
+def batch_projection(batch: Batch) -> dict[str, Any]:
+    """The chosen model's expected quality and the whole batch's projected cost, the sample's included."""
+    llm = batch.chosen_model
+    assert llm is not None
+    answers = 0.0
+    for messages, max_tokens in batch.items.values_list("messages", "max_tokens").iterator(chunk_size=1000):
+        output = max_tokens or batch.max_tokens or DEFAULT_OUTPUT_TOKENS
+        answers += llm.estimated_cost_usd(routing_text(messages).tokens, output) or 0.0
+    sample = float(batch.choice.get("sample_cost_usd") or 0.0)
+    return {"model": llm.name, "expected_quality": batch.choice.get("expected_quality"),
+            "answers_cost_usd": round(answers, 8), "sample_cost_usd": round(sample, 8),
+            "cost_usd": round(answers + sample, 8)}
+
+
+def batch_confirm(*, batch: Batch) -> Batch:
+    """Run a proposed batch with its proposed model."""
+    with transaction.atomic():
+        if not Batch.objects.filter(pk=batch.pk, status=Batch.Status.PROPOSED).update(
+                status=Batch.Status.RUNNING, started_at=timezone.now()):
+            raise _conflict(batch, "confirmed", "only a proposed batch can be")
+        _queue_chunks(batch)
+    batch.refresh_from_db()
+    return batch
+
+
+def batch_cancel(*, batch: Batch) -> Batch:
+    """Stop a batch: rows being answered finish (their calls are made), no other row starts."""
+    if not Batch.objects.filter(pk=batch.pk, status__in=OPEN).update(status=Batch.Status.CANCELLED):
+        raise _conflict(batch, "cancelled", "it has finished")
+    batch.refresh_from_db()
+    return batch
+
+
+def batch_resume(*, batch: Batch, budget_usd: float | None = None) -> Batch:
+    """Go on with a cancelled or stopped batch, with a new total budget if given; rows answered stay answered."""
+    from routing.tasks import batch_run_task
+
+    changes: dict[str, Any] = {"error": "", "finished_at": None, "started_at": timezone.now()}
+    if budget_usd is not None:
+        changes["budget_usd"] = budget_usd
+    resumable = Batch.objects.filter(pk=batch.pk, status__in=[Batch.Status.CANCELLED, Batch.Status.STOPPED])
+    with transaction.atomic():
+        if batch.chosen_model_id is None:  # cancelled before its model was chosen
+            moved = resumable.update(status=Batch.Status.QUEUED, **changes)
+            if moved:
+                transaction.on_commit(lambda: batch_run_task.delay(str(batch.pk)))
+        else:
+            moved = resumable.update(status=Batch.Status.RUNNING, **changes)
+            if moved:
+                _queue_chunks(batch)
+        if not moved:
+            raise _conflict(batch, "resumed", "only a cancelled or stopped batch can be")
+    batch.refresh_from_db()
+    return batch
+
+
+def _conflict(batch: Batch, action: str, rule: str) -> OptiRouteError:
+    batch.refresh_from_db(fields=["status"])
+    return OptiRouteError(f"batch {batch.pk} is {batch.status}: it cannot be {action} ({rule})", status=409,
+                          code="batch_state")
+
+
+def _queue_chunks(batch: Batch) -> None:
     from routing.tasks import batch_chunk_task
 
-    for start in range(0, batch.total, CHUNK):
-        batch_chunk_task.delay(str(batch.pk), start)
+    starts = range(0, batch.total, CHUNK)
+    transaction.on_commit(lambda: [batch_chunk_task.delay(str(batch.pk), start) for start in starts])
 
 
 def sample_positions(batch: Batch) -> list[int]:
@@ -123,11 +215,13 @@ def _choose(batch: Batch) -> None:
                 for s in said]
     votes = Counter(ranking[0].llm.name for ranking in rankings)
     utility: dict[str, list[float]] = defaultdict(list)
+    quality: dict[str, list[float]] = defaultdict(list)
     costs: dict[str, list[float]] = defaultdict(list)
     representative: dict[str, Candidate] = {}
     for ranking in rankings:
         for candidate in ranking:
             utility[candidate.llm.name].append(candidate.utility)
+            quality[candidate.llm.name].append(candidate.quality)
             costs[candidate.llm.name].append(candidate.cost_usd)
             representative.setdefault(candidate.llm.name, candidate)
     # Most votes first; then the best mean utility over the sample.
@@ -142,6 +236,7 @@ def _choose(batch: Batch) -> None:
     _record_choice(batch, chain.models, {
         "sample_positions": positions, "votes": dict(votes), "routed_choice": order[0],
         "mean_utility": {n: round(sum(u) / len(u), 4) for n, u in utility.items()},
+        "expected_quality": round(sum(quality[chain.models[0].name]) / len(quality[chain.models[0].name]), 4),
         "notices": chain.notices, "skipped": chain.attempts})
 
 
@@ -152,80 +247,174 @@ def _record_choice(batch: Batch, chain: list[LLM], details: dict[str, Any]) -> N
     batch.save(update_fields=["chosen_model", "sample_size", "choice"])
 
 
+
+
 def batch_chunk_run(*, batch_id: str, start: int) -> int:
-    """Answer the chunk's unanswered items with the batch's model chain; returns how many were answered."""
-    batch = Batch.objects.select_related("cohort", "api_key", "chosen_model").get(pk=batch_id)
-    if batch.status != Batch.Status.RUNNING or batch.api_key is None:
+    """Answer the chunk's rows, then any row of the batch still waiting; returns how many this call answered.
+
+    Each row is claimed, answered and stored on its own, so progress counts every answer and a
+    worker that dies loses at most the row it was answering (it is taken again once stale).
+    """
+    batch = Batch.objects.select_related("cohort", "api_key", "chosen_model").filter(pk=batch_id).first()
+    if batch is None or batch.status != Batch.Status.RUNNING or batch.api_key is None:
         return 0
-    items = _claim(batch, start)
     chain_models = list(LLM.objects.filter(name__in=batch.choice["chain"]).select_related("provider"))
     chain_models.sort(key=lambda m: batch.choice["chain"].index(m.name))
-    records: list[tuple[Decision, Usage | None]] = []
-    # The chunk's own spending is written at its end, so the budget is read once and counted down here.
+    answered = 0
+    for scope in (Q(position__gte=start, position__lt=start + CHUNK), Q()):
+        while (item := _claim_next(batch, chain_models, scope)) is not None:
+            answered += _work(batch, item, chain_models)
+    _finish_if_done(batch)
+    return answered
+
+
+def batch_has_claims(*, batch_id: str) -> bool:
+    """Rows of a running batch that other workers hold (if one of them died, its claim goes stale)."""
+    return BatchItem.objects.filter(batch_id=batch_id, batch__status=Batch.Status.RUNNING,
+                                    status=BatchItem.Status.RUNNING).exists()
+
+
+def _claim_next(batch: Batch, chain_models: list[LLM], scope: Q) -> BatchItem | None:
+    """The next row to answer, claimed with a fresh token; None when there is none or a budget would break.
+
+    Committed without waiting for the WAL flush: a claim a database crash loses only makes the
+    answer unstorable (its token no longer matches), so another worker answers the row.
+    """
+    with fast_commit():
+        # The batch row's lock makes the budget check and the claim one step among all workers.
+        status = Batch.objects.select_for_update().filter(pk=batch.pk).values_list("status", flat=True).first()
+        if status != Batch.Status.RUNNING:
+            return None
+        now = timezone.now()
+        claimable = Q(status=BatchItem.Status.PENDING) | Q(status=BatchItem.Status.RUNNING,
+                                                           claimed_at__lt=now - claim_timeout())
+        while True:
+            item = (batch.items.filter(scope).filter(claimable).order_by("position")
+                    .select_for_update(skip_locked=True).first())
+            if item is None:
+                return None
+            if item.attempts < MAX_ATTEMPTS:
+                break
+            # Its workers died answering it, again and again: report it rather than try once more.
+            item.status, item.error = BatchItem.Status.FAILED, item.error or "its worker stopped while answering it"
+            item.save(update_fields=["status", "error"])
+        bound = 0.0
+        # Without budgets there is nothing to hold (and no need to sum the batch's spending per row).
+        if batch.budget_usd is not None or batch.cohort.monthly_budget_usd is not None:
+            bound = _cost_bound(batch, item, chain_models)
+            if problem := _budget_problem(batch, bound):
+                Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.STOPPED, error=problem)
+                return None
+        item.status, item.claim, item.claimed_at = BatchItem.Status.RUNNING, uuid.uuid4(), now
+        item.claimed_by, item.reserved_usd, item.attempts = WORKER, bound, item.attempts + 1
+        item.save(update_fields=["status", "claim", "claimed_at", "claimed_by", "reserved_usd", "attempts"])
+        return item
+
+
+def _output_tokens(batch: Batch, item: BatchItem) -> int | None:
+    return item.max_tokens or batch.max_tokens
+
+
+def _cost_bound(batch: Batch, item: BatchItem, chain_models: list[LLM]) -> float:
+    """The most this row's answer may cost: its tokens and longest answer at the dearest model of the
+    chain, and no less than the dearest answer of the batch so far (token estimates run short of
+    what providers count)."""
+    tokens = routing_text(item.messages).tokens
+    output = _output_tokens(batch, item) or DEFAULT_OUTPUT_TOKENS
+    estimate = max((m.estimated_cost_usd(tokens, output) or 0.0 for m in chain_models), default=0.0)
+    dearest = batch.items.filter(status=BatchItem.Status.ANSWERED).aggregate(m=Max("cost_usd"))["m"] or 0.0
+    return max(estimate, dearest)
+
+
+def _budget_problem(batch: Batch, bound: float) -> str | None:
+    """Why answering one more row could break the batch's or the cohort's budget, or None."""
+    fresh = timezone.now() - claim_timeout()
+    totals = batch.items.aggregate(
+        spent=Sum("cost_usd", filter=Q(status=BatchItem.Status.ANSWERED)),
+        held=Sum("reserved_usd", filter=Q(status=BatchItem.Status.RUNNING, claimed_at__gte=fresh)))
+    spent = float(batch.choice.get("sample_cost_usd") or 0.0) + (totals["spent"] or 0.0)
+    held = totals["held"] or 0.0
+    if batch.budget_usd is not None and spent + held + bound > batch.budget_usd:
+        return (f"stopped before going over the batch's budget of {_usd(batch.budget_usd)}: {_usd(spent)} spent, "
+                f"the next request may cost up to {_usd(bound)}; raise the budget and resume to go on")
     try:
         left = budget_left(batch.cohort)
-    except OptiRouteError:
-        left = 0.0
-    spent = 0.0
-    for item in items:
-        try:
-            if left is not None and spent >= left:
-                raise OptiRouteError(f"the monthly budget of cohort {batch.cohort.name} is spent", status=429)
-            records.append(_answer(batch, item, chain_models))
-            spent += item.cost_usd or 0.0
-        except (OptiRouteError, AllProvidersFailed) as exc:
-            item.status, item.error = BatchItem.Status.FAILED, exc.message
-    recorder.write_now(records)
-    BatchItem.objects.bulk_update(items, ["status", "content", "answered_by", "decision", "cost_usd", "error"])
-    _finish_if_done(batch)
-    return sum(item.status == BatchItem.Status.ANSWERED for item in items)
+    except OptiRouteError as exc:
+        return f"stopped: {exc.message}"
+    if left is not None and held + bound > left:
+        return (f"stopped before going over the monthly budget of cohort {batch.cohort.name}: {_usd(left)} left, "
+                f"the next request may cost up to {_usd(bound)}")
+    return None
 
 
-def chunk_unfinished(*, batch_id: str, start: int) -> bool:
-    """Items of the chunk that another worker claimed and has not answered (it may have died)."""
-    return BatchItem.objects.filter(batch_id=batch_id, batch__status=Batch.Status.RUNNING, position__gte=start,
-                                    position__lt=start + CHUNK, status=BatchItem.Status.RUNNING).exists()
+def _usd(amount: float) -> str:
+    return f"${amount:.6f}".rstrip("0").rstrip(".") if amount else "$0"
 
 
-def _claim(batch: Batch, start: int) -> list[BatchItem]:
-    now = timezone.now()
-    claimable = (Q(status=BatchItem.Status.PENDING)
-                 | Q(status=BatchItem.Status.RUNNING, claimed_at__lt=now - STALE_CLAIM))
-    in_chunk = BatchItem.objects.filter(batch=batch, position__gte=start, position__lt=start + CHUNK)
-    in_chunk.filter(claimable).update(status=BatchItem.Status.RUNNING, claimed_at=now)
-    return list(in_chunk.filter(status=BatchItem.Status.RUNNING, claimed_at=now).order_by("position"))
+def _work(batch: Batch, item: BatchItem, chain_models: list[LLM]) -> int:
+    """Answer a claimed row and store the answer; 1 if this worker's answer is the row's."""
+    try:
+        return _store(batch, item, *_call(batch, item, chain_models))
+    except AllProvidersFailed as exc:
+        _release(item, exc.message, retry=item.attempts < MAX_ATTEMPTS)
+    except OptiRouteError as exc:
+        _release(item, exc.message, retry=False)
+    return 0
 
 
-def _answer(batch: Batch, item: BatchItem, chain_models: list[LLM]) -> tuple[Decision, Usage]:
-    assert batch.api_key is not None and batch.chosen_model is not None
+def _call(batch: Batch, item: BatchItem, chain_models: list[LLM]) -> tuple[Any, LLM, Chain, int]:
     tokens = routing_text(item.messages).tokens
-    needed = tokens + (batch.options.get("max_output_tokens") or DEFAULT_OUTPUT_TOKENS)
+    max_tokens = _output_tokens(batch, item)
+    needed = tokens + (max_tokens or DEFAULT_OUTPUT_TOKENS)
     fitting = [m for m in chain_models if m.context_window is None or m.context_window >= needed]
     if not fitting:  # the sample spoke for the batch, not for this one long request
         raise OptiRouteError(f"this request needs about {needed} tokens, more than the context window of every "
                              f"model of the batch ({', '.join(m.name for m in chain_models)})")
     chain = Chain(models=fitting)
-    call = ChatCall(model_id="", messages=item.messages, max_tokens=batch.options.get("max_output_tokens"),
-                    temperature=None, timeout_s=settings.LLM_CALL_TIMEOUT_S)
+    call = ChatCall(model_id="", messages=item.messages, max_tokens=max_tokens, temperature=None,
+                    timeout_s=settings.LLM_CALL_TIMEOUT_S)
     completion, llm = complete(chain, call)
+    return completion, llm, chain, tokens
+
+
+def _store(batch: Batch, item: BatchItem, completion: Any, llm: LLM, chain: Chain, tokens: int) -> int:
+    """The answer, its decision and its usage, in one transaction that only the claim's holder commits."""
+    assert batch.api_key is not None and batch.chosen_model is not None
     decision = Decision(
         mode=Decision.Mode.BATCH, api_key=batch.api_key, cohort=batch.cohort, chosen_model=batch.chosen_model,
         answered_by=llm, strategy="batch", profile=batch.model, analysis={"tokens": tokens},
         attempts=chain.attempts, notices=chain.notices, fallback_reason=chain.fallback_reason,
         explanation=(f"Batch {batch.pk}: {batch.chosen_model.name} answers all {batch.total} requests, chosen by "
                      f"routing {batch.sample_size or 'none'} sampled ones."))
-    assert batch.api_key is not None
     usage = usage_build(decision=decision, api_key=batch.api_key, llm=llm,
                         input_tokens=completion.input_tokens or tokens,
                         output_tokens=completion.output_tokens or estimate_tokens(completion.content))
-    item.status, item.content, item.answered_by, item.decision = (BatchItem.Status.ANSWERED, completion.content,
-                                                                   llm, decision)
-    item.cost_usd, item.error = usage.cost_usd, ""
-    return decision, usage
+    # Without waiting for the WAL flush: a database crash may lose the last instant's answers with
+    # their usage (the rows are answered again), never keep one without the other.
+    with fast_commit():
+        decision.save()
+        mine = BatchItem.objects.filter(pk=item.pk, claim=item.claim, status=BatchItem.Status.RUNNING)
+        if not mine.update(status=BatchItem.Status.ANSWERED, content=completion.content, answered_by=llm,
+                           decision=decision, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                           cost_usd=usage.cost_usd, reserved_usd=0.0, answered_at=timezone.now(), error=""):
+            # The claim went stale and another worker took the row: its answer is the row's, and
+            # this call is neither stored nor billed.
+            transaction.set_rollback(True)
+            return 0
+        usage.batch_item = item
+        usage.save()
+    metrics.decision_observe(decision, usage)  # after the commit: a rolled-back answer is not counted
+    return 1
+
+
+def _release(item: BatchItem, error: str, *, retry: bool) -> None:
+    status = BatchItem.Status.PENDING if retry else BatchItem.Status.FAILED
+    BatchItem.objects.filter(pk=item.pk, claim=item.claim, status=BatchItem.Status.RUNNING).update(
+        status=status, error=error, reserved_usd=0.0, claim=None)
 
 
 def _finish_if_done(batch: Batch) -> None:
-    if batch.items.filter(status__in=[BatchItem.Status.PENDING, BatchItem.Status.RUNNING]).exists():
+    if batch.items.filter(status__in=UNFINISHED).exists():
         return
     answered = batch.items.filter(status=BatchItem.Status.ANSWERED).exists()
     Batch.objects.filter(pk=batch.pk, status=Batch.Status.RUNNING).update(
@@ -239,23 +428,41 @@ def _fail(batch: Batch, message: str) -> None:
 
 
 def batch_summary(batch: Batch) -> dict[str, Any]:
+    """Progress as the API and the console show it: done, failed, remaining, cost so far, time left."""
     counts = dict(batch.items.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    done = counts.get(BatchItem.Status.ANSWERED, 0)
+    remaining = counts.get(BatchItem.Status.PENDING, 0) + counts.get(BatchItem.Status.RUNNING, 0)
+    cost = batch.items.aggregate(total=Sum("cost_usd"))["total"] or 0.0
     return {"id": str(batch.pk), "object": "optiroute.batch", "status": batch.status, "model": batch.model,
-            "total": batch.total, "answered": counts.get(BatchItem.Status.ANSWERED, 0),
-            "failed": counts.get(BatchItem.Status.FAILED, 0),
-            "pending": counts.get(BatchItem.Status.PENDING, 0) + counts.get(BatchItem.Status.RUNNING, 0),
-            "sample_size": batch.sample_size,
+            "total": batch.total, "done": done, "answered": done, "failed": counts.get(BatchItem.Status.FAILED, 0),
+            "remaining": remaining, "pending": remaining, "sample_size": batch.sample_size,
             "chosen_model": batch.chosen_model.name if batch.chosen_model else None,
-            "choice": batch.choice, "error": batch.error or None,
-            "cost_usd": round(batch.items.aggregate(total=Sum("cost_usd"))["total"] or 0.0, 8),
+            "choice": batch.choice, "proposal": batch.choice.get("proposal"), "error": batch.error or None,
+            "cost_usd": round(float(batch.choice.get("sample_cost_usd") or 0.0) + cost, 8),
+            "budget_usd": batch.budget_usd, "max_tokens": batch.max_tokens, "auto_run": batch.auto_run,
+            "eta_seconds": _eta_seconds(batch, remaining),
             "created_at": batch.created_at.isoformat(),
             "finished_at": batch.finished_at.isoformat() if batch.finished_at else None}
 
 
+def _eta_seconds(batch: Batch, remaining: int) -> float | None:
+    """Time left at the rate of the answers since the run last (re)started."""
+    if batch.status != Batch.Status.RUNNING or batch.started_at is None or not remaining:
+        return None
+    since = batch.items.filter(answered_at__gte=batch.started_at).aggregate(n=Count("id"), last=Max("answered_at"))
+    if not since["n"]:
+        return None
+    elapsed = (since["last"] - batch.started_at).total_seconds()
+    return round(remaining * elapsed / since["n"], 1)
+
+
 def batch_results(batch: Batch) -> list[dict[str, Any]]:
-    rows = batch.items.order_by("position").values_list("custom_id", "status", "answered_by__name", "content",
-                                                         "cost_usd", "error", "decision_id")
-    return [{"custom_id": custom_id, "status": status, "model": model, "content": content if status == "answered"
-             else None, "cost_usd": cost, "error": error or None,
+    """Per row, in the order sent: its id, the model that answered, the output, tokens and cost, or its error."""
+    rows = batch.items.order_by("position").values_list(
+        "custom_id", "status", "answered_by__name", "content", "input_tokens", "output_tokens", "cost_usd", "error",
+        "decision_id")
+    return [{"custom_id": custom_id, "status": status, "model": model,
+             "content": content if status == BatchItem.Status.ANSWERED else None,
+             "input_tokens": input_tokens, "output_tokens": output_tokens, "cost_usd": cost, "error": error or None,
              "decision_id": str(decision_id) if decision_id else None}
-            for custom_id, status, model, content, cost, error, decision_id in rows]
+            for custom_id, status, model, content, input_tokens, output_tokens, cost, error, decision_id in rows]

@@ -188,3 +188,59 @@ class OverviewForm(forms.Form):
             return self.cleaned_data["since"], self.cleaned_data["until"], self.cleaned_data["cohort"]
         until = timezone.localdate()
         return until - dt.timedelta(days=self.DEFAULT_DAYS - 1), until, None
+
+
+def _batch_model_choices() -> list[tuple[str, str]]:
+    profiles = PreferenceProfile.objects.order_by("name").values_list("name", flat=True)
+    models = LLM.objects.filter(is_active=True).order_by("name").values_list("name", flat=True)
+    return [("optiroute/auto", "Routing, the cohort's default profile"),
+            *((f"optiroute/{p}", f"Routing, profile {p}") for p in profiles),
+            *((m, f"Model {m}") for m in models)]
+
+
+class BatchUploadForm(forms.Form):
+    """A batch as a file of requests, with how to choose its model and what it may spend."""
+
+    file = forms.FileField(label="Requests file", help_text="")
+    model = forms.ChoiceField(choices=_batch_model_choices, initial="optiroute/auto", label="Model",
+                              help_text="Routing proposes one model from a sample of the requests; "
+                                        "or name the model yourself.")
+    max_cost_usd = forms.FloatField(required=False, min_value=0, label="Max cost per request (USD)",
+                                    help_text="Models expected to cost more per request are not proposed.")
+    max_latency_ms = forms.FloatField(required=False, min_value=0, label="Max latency (ms)")
+    local_only = forms.BooleanField(required=False, label="Local models only")
+    budget_usd = forms.FloatField(required=False, min_value=0, label="Total budget (USD)",
+                                  help_text="The batch stops before its spending passes this. Empty: no limit "
+                                            "beyond the cohort's monthly budget.")
+    max_tokens = forms.IntegerField(required=False, min_value=1, max_value=1_000_000, label="Max tokens per answer",
+                                    help_text="For rows whose file sets none.")
+    auto_run = forms.BooleanField(required=False, label="Run at once",
+                                  help_text="Start answering with the proposed model without waiting for "
+                                            "a confirmation.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from routing.batches.uploads import FORMATS_HELP, MAX_UPLOAD_BYTES
+
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = f"{FORMATS_HELP[0].upper()}{FORMATS_HELP[1:]}; up to " \
+                                        f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB and 10,000 rows."
+
+    def clean_file(self) -> list[dict[str, Any]]:
+        from optiroute.api_errors import OptiRouteError
+        from routing.batches.uploads import batch_upload_read, upload_size_check
+
+        upload = self.cleaned_data["file"]
+        try:
+            upload_size_check(name=upload.name, size=upload.size)  # before it is read into memory
+            return batch_upload_read(name=upload.name, data=upload.read())
+        except OptiRouteError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+    def batch_arguments(self) -> dict[str, Any]:
+        """batch_create's keyword arguments (but the key)."""
+        data = self.cleaned_data
+        constraints = {name: data[name] for name in ("max_cost_usd", "max_latency_ms") if data[name] is not None}
+        if data["local_only"]:
+            constraints["local_only"] = True
+        return {"model": data["model"], "requests": data["file"], "options": {"constraints": constraints},
+                "auto_run": data["auto_run"], "budget_usd": data["budget_usd"], "max_tokens": data["max_tokens"]}

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from routing.console import views
+from routing.batches.export import RESULT_FORMATS
+from routing.console import batches, views
 
 urlpatterns = [
     path("overview/", views.overview, name="overview"),
@@ -15,4 +16,10 @@ urlpatterns = [
     path("models/<int:pk>/test-call/", views.model_test_call, name="model-test-call"),
     path("profiles/", views.profile_list, name="profiles"),
     path("profiles/<int:pk>/", views.profile_edit, name="profile"),
+    path("batches/", batches.batch_list, name="console-batches"),
+    path("batches/<uuid:pk>/", batches.batch_detail, name="console-batch"),
+    *(path(f"batches/<uuid:pk>/{action}/", batches.batch_action, {"action": action},
+           name=f"console-batch-{action}") for action in batches.ACTIONS),
+    *(path(f"batches/<uuid:pk>/results.{kind}", batches.batch_download, {"kind": kind},
+           name=f"console-batch-{kind}") for kind in RESULT_FORMATS),
 ]

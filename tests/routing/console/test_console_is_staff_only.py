@@ -7,7 +7,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from registry.models import LLM, ImportJob, Provider
 from routing.access.keys import api_key_create
-from routing.models import Cohort, Decision, PreferenceProfile
+from routing.models import Batch, Cohort, Decision, PreferenceProfile
 
 pytestmark = pytest.mark.django_db
 
@@ -37,8 +37,9 @@ def records() -> dict[str, Any]:
     profile = PreferenceProfile.objects.create(name="fast", weights={"latency": 1.0})
     decision = Decision.objects.create(cohort=cohort, chosen_model=llm, strategy="knn")
     job = ImportJob.objects.create(dataset_name="d", source_format="bundle")
+    batch = Batch.objects.create(api_key=key, cohort=cohort, model="m", total=0)
     return {"decisions/": decision.pk, "cohorts/": cohort.pk, "keys/": key.pk, "profiles/": profile.pk,
-            "imports/": job.pk, "models/": llm.pk, "providers/": provider.pk}
+            "imports/": job.pk, "models/": llm.pk, "providers/": provider.pk, "batches/": batch.pk}
 
 
 def url_for(route: str, pattern: URLPattern, records: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('routing', '0013_conversations'),
+        ('routing', '0014_batch_proposal_claims_and_budgets'),
     ]
 
     operations = [
