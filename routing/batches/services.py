@@ -1,19 +1,16 @@
-"""Batch mode: route a ~2% sample of a batch, answer every request with the model it chose.
+"""Batch mode: judge the candidates on a ~2% sample of a batch, answer every request with the model chosen.
 
-A batch is stored whole, then Celery workers take over: `batch_run` routes the sample (each
-sampled request is a stored decision) and picks the model most of them chose, with the
-sample's next-best models as fallbacks; `batch_chunk_run` answers the requests in chunks of
-CHUNK, on as many workers as there are. Both are safe to run twice: the sample is routed
-once, and an item is claimed before it is answered (a claim older than STALE_CLAIM, from a
-worker that died, can be taken again).
+A batch is stored whole, then Celery workers take over: `batch_run` has routing.batches.selection
+draw a stratified sample, judge the candidates on it (by the registry's evidence, or by grading
+their answers) and propose a model, with the next-best candidates as fallbacks;
+`batch_chunk_run` answers the requests in chunks of CHUNK, on as many workers as there are.
+Both are safe to run twice: the choice is made once, and an item is claimed before it is
+answered (a claim older than STALE_CLAIM, from a worker that died, can be taken again).
 """
 
 from __future__ import annotations
 
-import math
-import random
 import uuid
-from collections import Counter, defaultdict
 from datetime import timedelta
 from typing import Any
 
@@ -27,18 +24,15 @@ from registry.models import LLM
 from registry.tokens import DEFAULT_OUTPUT_TOKENS, estimate_tokens
 from routing.access.budgets import budget_left, usage_build
 from routing.analysis.text import routing_text
+from routing.batches.selection import batch_select
 from routing.engine.preferences import preferences_resolve
-from routing.engine.request import Candidate
 from routing.engine.snapshot import snapshots
 from routing.gateway.chat import PROFILE_PREFIX, named_model_for_cohort
 from routing.inference.chain import AllProvidersFailed, Chain, chain_build, complete
 from routing.inference.providers import ChatCall, unusable_reason
 from routing.models import ApiKey, Batch, BatchItem, Decision, Usage
-from routing.pipeline import decision_make
 from routing.recorder import recorder
 
-SAMPLE_SHARE = 0.02
-MIN_SAMPLE = 5
 MAX_ITEMS = 10_000
 CHUNK = 50
 STALE_CLAIM = timedelta(minutes=10)
@@ -94,12 +88,6 @@ def batch_run(*, batch_id: str) -> None:
         batch_chunk_task.delay(str(batch.pk), start)
 
 
-def sample_positions(batch: Batch) -> list[int]:
-    """About SAMPLE_SHARE of the batch (at least MIN_SAMPLE), the same for the same batch."""
-    size = min(batch.total, max(MIN_SAMPLE, math.ceil(SAMPLE_SHARE * batch.total)))
-    return sorted(random.Random(str(batch.pk)).sample(range(batch.total), size))
-
-
 def _choose(batch: Batch) -> None:
     if batch.api_key is None:
         raise OptiRouteError("the batch's API key was deleted")
@@ -110,39 +98,14 @@ def _choose(batch: Batch) -> None:
             raise OptiRouteError(f"{llm.name} cannot be called: {reason}")
         _record_choice(batch, [llm], {"pinned": llm.name})
         return
-    positions = sample_positions(batch)
-    texts = dict(batch.items.filter(position__in=positions).values_list("position", "messages"))
-    profile = batch.model[len(PROFILE_PREFIX):]
+    selection = batch_select(batch=batch)
     options = batch.options
-    said = [routing_text(texts[p]) for p in positions]
-    rankings = [decision_make(text=s.latest, context=s.context, tokens=s.tokens,
-                              profile=None if profile == "auto" else profile,
-                              preferences=options.get("preferences"), constraints=options.get("constraints"),
-                              cohort=batch.cohort, api_key=batch.api_key, strategy=options.get("strategy"),
-                              mode=Decision.Mode.BATCH, output_tokens=options.get("max_output_tokens")).ranking
-                for s in said]
-    votes = Counter(ranking[0].llm.name for ranking in rankings)
-    utility: dict[str, list[float]] = defaultdict(list)
-    costs: dict[str, list[float]] = defaultdict(list)
-    representative: dict[str, Candidate] = {}
-    for ranking in rankings:
-        for candidate in ranking:
-            utility[candidate.llm.name].append(candidate.utility)
-            costs[candidate.llm.name].append(candidate.cost_usd)
-            representative.setdefault(candidate.llm.name, candidate)
-    # Most votes first; then the best mean utility over the sample.
-    order = sorted(representative, key=lambda n: (-votes[n], -sum(utility[n]) / len(utility[n]), n))
-    ranking = [representative[n] for n in order]
-    for candidate in ranking:
-        candidate.cost_usd = sum(costs[candidate.llm.name]) / len(costs[candidate.llm.name])
+    ranking = selection.ranking
     chain = chain_build(ranking, allow_escalation=bool(options.get("allow_escalation")))
     if not chain.models:
         raise OptiRouteError("no model the sample's routing chose can be called: "
                              + "; ".join(f"{a['model']}: {a['error']}" for a in chain.attempts))
-    _record_choice(batch, chain.models, {
-        "sample_positions": positions, "votes": dict(votes), "routed_choice": order[0],
-        "mean_utility": {n: round(sum(u) / len(u), 4) for n, u in utility.items()},
-        "notices": chain.notices, "skipped": chain.attempts})
+    _record_choice(batch, chain.models, {**selection.choice, "notices": chain.notices, "skipped": chain.attempts})
 
 
 def _record_choice(batch: Batch, chain: list[LLM], details: dict[str, Any]) -> None:
