@@ -33,7 +33,7 @@ from registry.embedder import get_embedder
 from registry.models import LLM
 from registry.services import FieldOutcome, field_evidence_record
 from registry.tokens import estimate_tokens
-from routing.access.budgets import usage_build
+from routing.access.budgets import budget_left, usage_build
 from routing.analysis.text import routing_text
 from routing.batches.grading import DEFAULT_RUBRIC, judge_messages, judge_score, reference_grade
 from routing.engine.preferences import preferences_resolve
@@ -431,6 +431,7 @@ class LiveGrader:
     def _ask(self, llm: LLM, messages: list[dict[str, Any]], what: str) -> tuple[str, float]:
         batch = self.batch
         assert batch.api_key is not None
+        budget_left(batch.cohort)  # the sample is paid like the batch: a spent budget stops it (429)
         chain = Chain(models=[llm])
         completion, _ = complete(chain, ChatCall(model_id="", messages=messages,
                                                  max_tokens=batch.options.get("max_output_tokens"),

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from optiroute.api_errors import OptiRouteError
 from registry.models import Dataset, EvaluationResult
 from routing.batches.selection import MIN_GRADED_TO_STOP, MIN_SAMPLE, batch_select
 from routing.models import Batch, BatchItem, Decision, Usage
@@ -133,3 +134,17 @@ def test_bad_selection_options_are_refused_before_anything_is_stored(models, api
     response = api.post("/api/v1/batches", body, format="json")
     assert response.status_code == 400 and expected in str(response.json()), response.content
     assert not Batch.objects.exists()
+
+
+@pytest.mark.django_db
+def test_grading_stops_when_the_cohorts_budget_is_spent(models, key):
+    cohort = key[0].cohort
+    cohort.monthly_budget_usd = "0.00003"  # a few graded answers of 18 tokens at $1 and $0.1 per million
+    cohort.save()
+    batch = make_batch(key, sums(40), {"mode": "graded"})
+    batch.options["selection"]["references"] = {r["custom_id"]: r["reference"] for r in sums(40)}
+
+    with pytest.raises(OptiRouteError, match=r"budget .* is spent"):
+        batch_select(batch=batch)
+    billed = sum(Usage.objects.filter(cohort=cohort).values_list("cost_usd", flat=True))
+    assert 0 < billed < 0.00003 + 18e-6  # at most the one call that crossed the line
