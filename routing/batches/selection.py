@@ -103,7 +103,8 @@ def sample_draw(vectors: np.ndarray, *, seed: str, eligible: np.ndarray | None =
     `eligible` (a boolean mask) limits the draw to some rows, e.g. those with a reference answer;
     the clusters and their sizes are still the whole batch's."""
     rows = len(vectors)
-    k = min(cluster_count(rows), rows)
+    # A batch of the same few requests repeated has no more clusters than distinct requests.
+    k = min(cluster_count(rows), len(np.unique(vectors, axis=0)))
     rng = random.Random(seed)
     if k > 1:
         # Full k-means, not mini-batch: mini-batches lose a small, distinct cluster in a big one,

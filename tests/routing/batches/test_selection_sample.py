@@ -75,3 +75,10 @@ def test_the_interval_stays_open_when_every_sampled_score_is_perfect_and_closes_
     assert mean == 1.0 and high == 1.0 and 0.7 < low < 1.0
     mean, low, high = interval([1.0, 0.0, 1.0], np.ones(3), population=3)
     assert low == mean == high == pytest.approx(2 / 3)
+
+
+def test_a_batch_of_repeated_requests_has_no_more_clusters_than_distinct_requests(recwarn):
+    vectors = np.vstack([np.ones((3990, 8)), np.zeros((10, 8))])
+    sample = sample_draw(vectors, seed="b")
+    assert sample.cluster_sizes() == [3990, 10]
+    assert not [w for w in recwarn if "distinct clusters" in str(w.message)]
