@@ -368,16 +368,8 @@ def batch_select(*, batch: Batch) -> Selection:
     if chosen.mode != "graded":
         final, judged, sample_cost = by_evidence, evidence, 0.0  # routing the sample calls no model
     else:
-        callable_ = {name: entry for name, entry in evidence.items() if not unusable_reason(entry.llm)}
-        if not callable_:
-            raise OptiRouteError("graded selection needs a candidate that can be called; none of "
-                                 + ", ".join(sorted(evidence)) + " can")
-        grader = LiveGrader(batch=batch, items=items, task_types={p: r.task_type for p, r in requests.items()},
-                            options=chosen)
-        graded = graded_judge(sample, top_candidates(callable_, sample, objective, chosen.top_n), grader, objective)
-        final, judged, sample_cost = graded.verdict, graded.judged, graded.sample_cost_usd + grader.judge_spent
-        details.update(rounds=graded.rounds, graded_rows=graded.graded_rows, early_stop=graded.early_stop,
-                       evidence_dataset=grader.record_evidence(graded.judged, requests))
+        graded, sample_cost = _graded(batch, chosen, items, requests, evidence, sample, objective, details)
+        final, judged = graded.verdict, graded.judged
     for row in final.table.values():
         row["projected_cost_usd"] = round(row["cost_per_row_usd"] * batch.total + sample_cost, 8)
     best = final.table[final.best]
@@ -388,6 +380,22 @@ def batch_select(*, batch: Batch) -> Selection:
         details["per_cluster"] = {str(c): name for c, name in per_cluster_best(judged, sample, objective).items()}
     order = final.ranking + [name for name in by_evidence.ranking if name not in final.table]
     return Selection(_fallback_order(order, evidence, judged, sample), len(sample.positions), details)
+
+
+def _graded(batch: Batch, chosen: SelectionOptions, items: list[tuple[str, list[dict[str, Any]]]],
+            requests: dict[int, Request], evidence: dict[str, Judged], sample: Sample, objective: Objective,
+            details: dict[str, Any]) -> tuple[Graded, float]:
+    """Grade the best candidates by evidence that can be called; the grades become registry evidence."""
+    callable_ = {name: entry for name, entry in evidence.items() if not unusable_reason(entry.llm)}
+    if not callable_:
+        raise OptiRouteError("graded selection needs a candidate that can be called; none of "
+                             + ", ".join(sorted(evidence)) + " can")
+    grader = LiveGrader(batch=batch, items=items, task_types={p: r.task_type for p, r in requests.items()},
+                        options=chosen)
+    graded = graded_judge(sample, top_candidates(callable_, sample, objective, chosen.top_n), grader, objective)
+    details.update(rounds=graded.rounds, graded_rows=graded.graded_rows, early_stop=graded.early_stop,
+                   evidence_dataset=grader.record_evidence(graded.judged, requests))
+    return graded, graded.sample_cost_usd + grader.judge_spent
 
 
 def _fallback_order(order: list[str], evidence: dict[str, Judged], judged: dict[str, Judged],
