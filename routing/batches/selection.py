@@ -367,6 +367,8 @@ def batch_select(*, batch: Batch) -> Selection:
                                "objective": objective.as_dict(), "evidence": by_evidence.table}
     if chosen.mode != "graded":
         final, judged, sample_cost = by_evidence, evidence, 0.0  # routing the sample calls no model
+        details["interval_of"] = ("routing's estimates on the sample: how sure the evidence is across the batch, "
+                                  "not a measured quality (graded mode measures it)")
     else:
         graded, sample_cost = _graded(batch, chosen, items, requests, evidence, sample, objective, details)
         final, judged = graded.verdict, graded.judged

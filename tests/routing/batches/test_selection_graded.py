@@ -118,6 +118,7 @@ def test_evidence_selection_gives_every_candidate_an_interval_and_no_model_is_ca
         assert low <= row["quality"] <= high and row["projected_cost_usd"] > 0
     assert selection.choice["proposal"]["model"] == "chatty"  # the published scores say so
     assert selection.choice["sample_cost_usd"] == 0 and not models.server.calls
+    assert "estimates" in selection.choice["interval_of"]
     assert set(selection.choice["per_cluster"].values()) <= {"solver", "chatty"}
 
 
