@@ -44,6 +44,16 @@ def main() -> None:
         manage("bench_routing", "--dataset", "routerbench", "--n", "1000", "--concurrency", str(concurrency),
                "--out", str(out))
         summary[f"bench_routing_c{concurrency}"] = json.loads(out.read_text())
+    for name in ("routerbench", "llmrouter"):
+        out = REPORTS / f"bench-batch-selection-{name}.json"
+        manage("bench_batch_selection", "--dataset", name, "--n", "10000", "--out", str(out))
+        summary[f"bench_batch_selection_{name}"] = json.loads(out.read_text())
+        for mode in ("graded", "evidence"):
+            out = REPORTS / f"batch-regret-{name}-{mode}.json"
+            manage("batch_regret", "--dataset", name, "--mode", mode, "--out", str(out))
+            report = json.loads(out.read_text())
+            summary[f"batch_regret_{name}_{mode}"] = {"mean_regret": report["mean_regret"],
+                                                      "coverage": report["coverage"]}
     subprocess.run([sys.executable, "scripts/bench_gateway.py"], cwd=ROOT, check=True)
     summary["bench_gateway"] = json.loads((REPORTS / "bench-gateway.json").read_text())
     subprocess.run([sys.executable, "scripts/bench_load.py"], cwd=ROOT, check=True)

@@ -4,12 +4,14 @@ The model name in the request picks the behaviour: fake-ok answers; fake-slow sl
 any timeout; fake-429 and fake-500 answer with those statuses; fake-badjson sends broken
 JSON; fake-cut breaks the connection mid-answer (mid-stream when streaming); fake-chunked
 streams as most hosted providers do: chunked transfer encoding on a kept-alive connection, CRLF
-line ends, and chunks that split lines and events anywhere.
+line ends, and chunks that split lines and events anywhere. fake-adder sums the numbers it is
+asked about and fake-judge grades such sums (for graded batch selection).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -61,6 +63,26 @@ class Handler(BaseHTTPRequestHandler):
             return self._stream(body, cut=False)
         self._send(200, {"id": "x", "object": "chat.completion", "model": body["model"],
                          "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(WORDS)},
+                                      "finish_reason": "stop"}],
+                         "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18}})
+
+    def _adder(self, body: dict[str, Any]) -> None:
+        """Answers with the sum of the numbers in the last message: right on "What is 2 + 3?"."""
+        numbers = [int(n) for n in re.findall(r"-?\d+", body["messages"][-1]["content"])]
+        self._answer(body, f"The answer is {sum(numbers)}.")
+
+    def _judge(self, body: dict[str, Any]) -> None:
+        """Grades a batch-sample judging prompt: 10 when the answer's last number is the request's sum."""
+        said = body["messages"][-1]["content"]
+        request = re.search(r"Request: (.*)", said)
+        answer = re.search(r"Answer: (.*)", said)
+        asked = sum(int(n) for n in re.findall(r"-?\d+", request.group(1))) if request else None
+        given = re.findall(r"-?\d+", answer.group(1)) if answer else []
+        self._answer(body, f"Score: {10 if given and int(given[-1]) == asked else 0}")
+
+    def _answer(self, body: dict[str, Any], content: str) -> None:
+        self._send(200, {"id": "x", "object": "chat.completion", "model": body["model"],
+                         "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                                       "finish_reason": "stop"}],
                          "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18}})
 

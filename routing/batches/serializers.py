@@ -4,6 +4,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from registry.models import LLM
+from routing.batches.selection import MODES
 from routing.gateway.serializers import (
     ASKING_MESSAGES,
     MAX_TOKENS,
@@ -23,11 +25,33 @@ class BatchRequestSerializer(InputSerializer):
     messages = ChatMessageSerializer(many=True, allow_empty=False, help_text=MESSAGES_HELP)
     max_tokens = serializers.IntegerField(required=False, min_value=1, max_value=MAX_TOKENS, allow_null=True,
                                           help_text="the longest answer for this request; default: the batch's")
-    reference = TextField(required=False, allow_blank=True, max_length=100_000,
-                          help_text="the expected answer, for graded selection on the sample")
+    reference = TextField(required=False, allow_blank=True, max_length=20_000,
+                          help_text="the expected answer, for graded selection (exact, numeric or token-F1 match)")
 
     def validate_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return with_text(messages)
+
+
+class BatchSelectionSerializer(InputSerializer):
+    """How the batch's model is chosen from its sample (routing.batches.selection)."""
+
+    mode = serializers.ChoiceField(choices=MODES, default="evidence", help_text=(
+        "evidence: the registry's evidence on the sample; graded: the top candidates answer the sample "
+        "and their answers are graded against the requests' `reference` answers or by `judge`"))
+    top_n = serializers.IntegerField(required=False, min_value=1, max_value=10, help_text="candidates graded")
+    judge = TextField(required=False, max_length=200, help_text="a registered model that grades by the rubric")
+    rubric = TextField(required=False, max_length=4000)
+    per_cluster = serializers.BooleanField(required=False, default=False,
+                                           help_text="also propose the best model of each cluster")
+
+    def validate_judge(self, judge: str) -> str:
+        if not LLM.objects.filter(name=judge).exists():
+            raise serializers.ValidationError(f"unknown model {judge!r}")
+        return judge
+
+
+class BatchOptionsSerializer(ChatOptionsSerializer):
+    selection = BatchSelectionSerializer(required=False)
 
 
 class BatchInputSerializer(InputSerializer):
@@ -36,7 +60,7 @@ class BatchInputSerializer(InputSerializer):
     model = TextField(default="optiroute/auto", help_text=MODEL_HELP)
     requests = BatchRequestSerializer(many=True, allow_empty=False, max_length=10_000,
                                       help_text="their custom_id values must be unique")
-    optiroute = ChatOptionsSerializer(required=False)
+    optiroute = BatchOptionsSerializer(required=False)
     max_tokens = serializers.IntegerField(required=False, min_value=1, max_value=MAX_TOKENS, allow_null=True,
                                           help_text="the longest answer of every request that sets none")
     budget_usd = serializers.FloatField(required=False, min_value=0.0, allow_null=True,
@@ -50,6 +74,15 @@ class BatchInputSerializer(InputSerializer):
         if len(ids) != len(set(ids)):
             raise serializers.ValidationError("custom_id values must be unique within a batch")
         return requests
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        # The references stay with their requests (stored per row, as a console upload stores them).
+        selection = (data.get("optiroute") or {}).get("selection")
+        has_references = any(r.get("reference") for r in data["requests"])
+        if selection and selection["mode"] == "graded" and not has_references and not selection.get("judge"):
+            raise serializers.ValidationError({"optiroute": {"selection": [
+                "graded selection needs a `reference` answer on some requests or a `judge` model"]}})
+        return data
 
 
 class BatchResumeSerializer(InputSerializer):

@@ -1,9 +1,12 @@
-"""Batch mode: choose a model on a sample of a batch, propose it, answer every request with it.
+"""Batch mode: judge the candidates on a ~2% sample of a batch, propose the model chosen, answer
+every request with it.
 
-A batch is stored whole, then Celery workers take over: `batch_run` chooses the model (one
-call, `_choose`) and projects the whole batch's cost; the batch waits as `proposed` until the
-user confirms it (or runs at once with `auto_run`). `batch_chunk_run` then answers the requests
-of a chunk, then any left in the batch, on as many workers as there are.
+A batch is stored whole, then Celery workers take over: `batch_run` has routing.batches.selection
+draw a stratified sample, judge the candidates on it (by the registry's evidence, or by grading
+their answers) and choose a model, with the next-best candidates as fallbacks (one call,
+`_choose`); it projects the whole batch's cost, and the batch waits as `proposed` until the user
+confirms it (or runs at once with `auto_run`). `batch_chunk_run` then answers the requests of a
+chunk, then any left in the batch, on as many workers as there are.
 
 Exactly once: a row is claimed (a token, under a lock on the batch row) before its call, and
 its answer, decision and usage are stored in one transaction that only the claim's holder can
@@ -14,12 +17,9 @@ checked at the claim, with the most each row in flight may cost held against the
 
 from __future__ import annotations
 
-import math
 import os
-import random
 import socket
 import uuid
-from collections import Counter, defaultdict
 from datetime import timedelta
 from typing import Any
 
@@ -34,17 +34,14 @@ from registry.models import LLM
 from registry.tokens import DEFAULT_OUTPUT_TOKENS, estimate_tokens
 from routing.access.budgets import budget_left, usage_build
 from routing.analysis.text import routing_text
+from routing.batches.selection import batch_select
 from routing.engine.preferences import preferences_resolve
-from routing.engine.request import Candidate
 from routing.engine.snapshot import snapshots
 from routing.gateway.chat import PROFILE_PREFIX, named_model_for_cohort
 from routing.inference.chain import AllProvidersFailed, Chain, chain_build, complete
 from routing.inference.providers import ChatCall, unusable_reason
 from routing.models import ApiKey, Batch, BatchItem, Decision, fast_commit
-from routing.pipeline import decision_make
 
-SAMPLE_SHARE = 0.02
-MIN_SAMPLE = 5
 MAX_ITEMS = 10_000
 CHUNK = 50
 MAX_ATTEMPTS = 3  # a row whose calls fail this many times is reported failed with the last error
@@ -118,17 +115,25 @@ def _propose(batch: Batch) -> None:
 
 
 def batch_projection(batch: Batch) -> dict[str, Any]:
-    """The chosen model's expected quality and the whole batch's projected cost, the sample's included."""
+    """The chosen model's expected quality and the whole batch's projected cost, the sample's included.
+
+    The answers' cost is the chosen model's cost per row as measured on the sample (graded) or
+    estimated there (evidence), else, for a named model, each row's prompt with its longest answer."""
     llm = batch.chosen_model
     assert llm is not None
-    answers = 0.0
-    for messages, max_tokens in batch.items.values_list("messages", "max_tokens").iterator(chunk_size=1000):
-        output = max_tokens or batch.max_tokens or DEFAULT_OUTPUT_TOKENS
-        answers += llm.estimated_cost_usd(routing_text(messages).tokens, output) or 0.0
+    judged = batch.choice.get("candidates", {}).get(llm.name, {})
+    if judged.get("cost_per_row_usd") is not None:
+        answers = float(judged["cost_per_row_usd"]) * batch.total
+    else:
+        answers = 0.0
+        for messages, max_tokens in batch.items.values_list("messages", "max_tokens").iterator(chunk_size=1000):
+            output = max_tokens or batch.max_tokens or DEFAULT_OUTPUT_TOKENS
+            answers += llm.estimated_cost_usd(routing_text(messages).tokens, output) or 0.0
     sample = float(batch.choice.get("sample_cost_usd") or 0.0)
-    return {"model": llm.name, "expected_quality": batch.choice.get("expected_quality"),
+    return {**batch.choice.get("proposal", {}), "model": llm.name,
+            "expected_quality": batch.choice.get("expected_quality"), "interval": batch.choice.get("interval"),
             "answers_cost_usd": round(answers, 8), "sample_cost_usd": round(sample, 8),
-            "cost_usd": round(answers + sample, 8)}
+            "cost_usd": round(answers + sample, 8), "projected_cost_usd": round(answers + sample, 8)}
 
 
 def batch_confirm(*, batch: Batch) -> Batch:
@@ -186,12 +191,6 @@ def _queue_chunks(batch: Batch) -> None:
     transaction.on_commit(lambda: [batch_chunk_task.delay(str(batch.pk), start) for start in starts])
 
 
-def sample_positions(batch: Batch) -> list[int]:
-    """About SAMPLE_SHARE of the batch (at least MIN_SAMPLE), the same for the same batch."""
-    size = min(batch.total, max(MIN_SAMPLE, math.ceil(SAMPLE_SHARE * batch.total)))
-    return sorted(random.Random(str(batch.pk)).sample(range(batch.total), size))
-
-
 def _choose(batch: Batch) -> None:
     if batch.api_key is None:
         raise OptiRouteError("the batch's API key was deleted")
@@ -202,42 +201,18 @@ def _choose(batch: Batch) -> None:
             raise OptiRouteError(f"{llm.name} cannot be called: {reason}")
         _record_choice(batch, [llm], {"pinned": llm.name})
         return
-    positions = sample_positions(batch)
-    texts = dict(batch.items.filter(position__in=positions).values_list("position", "messages"))
-    profile = batch.model[len(PROFILE_PREFIX):]
+    selection = batch_select(batch=batch)
     options = batch.options
-    said = [routing_text(texts[p]) for p in positions]
-    rankings = [decision_make(text=s.latest, context=s.context, tokens=s.tokens,
-                              profile=None if profile == "auto" else profile,
-                              preferences=options.get("preferences"), constraints=options.get("constraints"),
-                              cohort=batch.cohort, api_key=batch.api_key, strategy=options.get("strategy"),
-                              mode=Decision.Mode.BATCH, output_tokens=options.get("max_output_tokens")).ranking
-                for s in said]
-    votes = Counter(ranking[0].llm.name for ranking in rankings)
-    utility: dict[str, list[float]] = defaultdict(list)
-    quality: dict[str, list[float]] = defaultdict(list)
-    costs: dict[str, list[float]] = defaultdict(list)
-    representative: dict[str, Candidate] = {}
-    for ranking in rankings:
-        for candidate in ranking:
-            utility[candidate.llm.name].append(candidate.utility)
-            quality[candidate.llm.name].append(candidate.quality)
-            costs[candidate.llm.name].append(candidate.cost_usd)
-            representative.setdefault(candidate.llm.name, candidate)
-    # Most votes first; then the best mean utility over the sample.
-    order = sorted(representative, key=lambda n: (-votes[n], -sum(utility[n]) / len(utility[n]), n))
-    ranking = [representative[n] for n in order]
-    for candidate in ranking:
-        candidate.cost_usd = sum(costs[candidate.llm.name]) / len(costs[candidate.llm.name])
+    ranking = selection.ranking
     chain = chain_build(ranking, allow_escalation=bool(options.get("allow_escalation")))
     if not chain.models:
         raise OptiRouteError("no model the sample's routing chose can be called: "
                              + "; ".join(f"{a['model']}: {a['error']}" for a in chain.attempts))
-    _record_choice(batch, chain.models, {
-        "sample_positions": positions, "votes": dict(votes), "routed_choice": order[0],
-        "mean_utility": {n: round(sum(u) / len(u), 4) for n, u in utility.items()},
-        "expected_quality": round(sum(quality[chain.models[0].name]) / len(quality[chain.models[0].name]), 4),
-        "notices": chain.notices, "skipped": chain.attempts})
+    details = {**selection.choice, "notices": chain.notices, "skipped": chain.attempts}
+    # The model that answers first (the proposal, unless it cannot be called): what its sample said.
+    judged = selection.choice.get("candidates", {}).get(chain.models[0].name, {})
+    details.update(expected_quality=judged.get("quality"), interval=judged.get("interval"))
+    _record_choice(batch, chain.models, details)
 
 
 def _record_choice(batch: Batch, chain: list[LLM], details: dict[str, Any]) -> None:
