@@ -15,4 +15,9 @@ urlpatterns = [
     path("models/<int:pk>/test-call/", views.model_test_call, name="model-test-call"),
     path("profiles/", views.profile_list, name="profiles"),
     path("profiles/<int:pk>/", views.profile_edit, name="profile"),
+    path("profiles/<int:pk>/evaluate/", views.profile_evaluate, name="profile-evaluate"),
+    path("evaluations/", views.evaluation_list, name="evaluations"),
+    path("evaluations/compare/", views.evaluation_compare, name="evaluation-compare"),
+    path("evaluations/<int:pk>/", views.evaluation_detail, name="evaluation"),
+    path("datasets/", views.dataset_list, name="datasets"),
 ]
