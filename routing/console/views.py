@@ -21,6 +21,7 @@ from routing.access.auth import KEY_CACHE_SECONDS
 from routing.access.keys import api_key_create
 from routing.console.charts import pareto_chart, stacked_bars
 from routing.console.datasets import datasets_statistics
+from routing.console.decisions import constraint_phrases, weights_in_order
 from routing.console.evaluations import comparison_rows, profile_summary, report_rows, strategy_rows
 from routing.console.export import decisions_csv
 from routing.console.forms import (
@@ -91,7 +92,8 @@ def decision_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
 def decision_detail(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     decision = get_decision_for_user(request.user, pk)
     return render(request, "routing/decision_detail.html", {
-        "d": decision, "usage": getattr(decision, "usage", None), "ratings": decision.feedback.order_by("-updated_at")})
+        "d": decision, "usage": getattr(decision, "usage", None), "ratings": decision.feedback.order_by("-updated_at"),
+        "weights": weights_in_order(decision), "constraints": constraint_phrases(decision.constraints)})
 
 
 @staff_member_required
@@ -182,7 +184,8 @@ def profile_evaluate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                                     weights=weights)
         if not request.htmx:
             return redirect("profile", pk=profile.pk)
-        return render(request, "console/evaluation.html#run", _run_context(run), status=201)
+        return render(request, "console/profile.html#placement", _profile_context(form, profile, placement) | {
+            "run": run}, status=201)
     template = "console/profile.html#placement" if request.htmx else "console/profile.html"
     return render(request, template, _profile_context(form, profile, placement), status=400)
 
@@ -206,7 +209,8 @@ def _run_context(run: EvaluationRun) -> dict[str, Any]:
     unsaved = run.profile is not None and run.weights != run.profile.full_weights()
     return {"run": run, "chart": pareto_chart([("", run.report)], profile=run.report.get("profile")),
             "summary": profile_summary(run.report), "baselines": report_rows(run.report),
-            "strategies": strategy_rows(run.report), "unsaved": unsaved}
+            "strategies": strategy_rows(run.report), "unsaved": unsaved,
+            "weights": [(slider, run.weights[slider]) for slider in SLIDERS if run.weights.get(slider)]}
 
 
 @staff_member_required
