@@ -83,8 +83,9 @@ class Mark:
 @dataclass
 class Curve:
     points: str  # "x,y x,y ..." for <polyline>
-    series: int
+    series: int  # the strategy's colour, the same in every report
     label: str
+    dashed: bool = False  # the second report of a comparison
 
 
 @dataclass
@@ -115,10 +116,12 @@ def pareto_chart(reports: list[tuple[str, dict[str, Any]]], *, profile: dict[str
     y, y_ticks = _linear_axis([q for _, q in points], P_HEIGHT - P_BOTTOM, P_TOP)
     curves: list[Curve] = []
     marks: list[Mark] = []
-    for prefix, report in reports:
-        for name, strategy in report["strategies"].items():
+    names = sorted({name for _, report in reports for name in report["strategies"]})
+    for n, (prefix, report) in enumerate(reports):
+        for name, strategy in sorted(report["strategies"].items()):
             line = " ".join(f"{x(p['cost_per_1k']):.1f},{y(p['quality']):.1f}" for p in strategy["points"])
-            curves.append(Curve(line, len(curves) % SERIES + 1, f"{prefix}{name} (AIQ {strategy['aiq']:.3f})"))
+            curves.append(Curve(line, names.index(name) % SERIES + 1, f"{prefix}{name} (AIQ {strategy['aiq']:.3f})",
+                                dashed=n > 0))
     base = reports[0][1]["baselines"] if reports else {"single_models": {}}
     for name, o in base["single_models"].items():
         marks.append(_mark(x(o["cost_per_1k"]), y(o["quality"]), "model", "dot", name.split("/")[-1], name, o))

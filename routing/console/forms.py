@@ -171,6 +171,13 @@ class OverviewForm(forms.Form):
     DEFAULT_DAYS = 14
     MAX_DAYS = 366
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The date inputs show the range the page shows, not empty boxes.
+        until = timezone.localdate()
+        self.initial.setdefault("until", until)
+        self.initial.setdefault("since", until - dt.timedelta(days=self.DEFAULT_DAYS - 1))
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         until = cleaned.get("until") or timezone.localdate()

@@ -125,6 +125,7 @@ def test_it_compares_two_reports(client: Any, engineer: Any, synthetic: Dataset)
 
     assert f"Report #{first.pk} and report #{second.pk}" in page
     assert f"#{first.pk} knn (AIQ" in page and f"#{second.pk} knn (AIQ 0.500)" in page
+    assert 'class="curve c2 dashed"' in page and 'class="curve c2"' in page  # knn in both: solid, then dashed
     assert "AIQ, cosine" in page and "not evaluated" in page and "Best single model" in page
     assert one.status_code == 400 and "Tick exactly two reports to compare (1 ticked)." in one.content.decode()
 

@@ -55,6 +55,20 @@ def test_an_engineer_evaluates_a_profile_and_the_router(live_server: Any, celery
     page.screenshot(path=str(SCREENSHOTS / "console-evaluation-report-dark.png"), full_page=True)
     page.emulate_media(color_scheme="light")
 
+    page.click(".crumbs >> text=Evaluations")  # a second report, kept beside the first
+    page.select_option("select[name=dataset]", "synthetic")
+    page.click("button:text('Evaluate the router')")
+    expect(page.locator("[data-status]")).to_have_text("done", timeout=300_000)
+    page.click(".crumbs >> text=Evaluations")
+    expect(page.locator("input[name=run]")).to_have_count(2)
+    page.screenshot(path=str(SCREENSHOTS / "console-evaluations.png"), full_page=True)
+    for box in page.locator("input[name=run]").all():
+        box.check()
+    page.click("text=Compare the two ticked reports")
+    expect(page.locator("h1")).to_contain_text("and report #")
+    expect(page.locator("svg.pareto-chart polyline")).to_have_count(6)
+    page.screenshot(path=str(SCREENSHOTS / "console-evaluation-compare.png"), full_page=True)
+
     page.click(".crumbs >> text=Evaluations")
     page.click("text=Datasets and their statistics")
     expect(page.locator("#dataset-synthetic")).to_contain_text("32 / 8")

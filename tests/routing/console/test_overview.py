@@ -70,3 +70,12 @@ def test_it_narrows_to_a_range(client: Any, engineer: Any, traffic: dict[str, An
 def test_it_says_what_is_wrong_with_a_range(client: Any, engineer: Any) -> None:
     response = client.get("/console/overview/", {"since": "2026-03-01", "until": "2026-01-01"})
     assert response.status_code == 400 and "end date is before the start date" in response.content.decode()
+
+
+def test_the_range_inputs_show_the_range_shown(client: Any, engineer: Any) -> None:
+    today = timezone.localdate()
+
+    page = client.get("/console/overview/").content.decode()
+
+    assert f'name="until" value="{today:%Y-%m-%d}"' in page
+    assert f'name="since" value="{today - dt.timedelta(days=13):%Y-%m-%d}"' in page
