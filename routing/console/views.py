@@ -66,6 +66,7 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
     built = overview_build(since=since, until=until, cohort=cohort)
     return render(request, "console/overview.html", {
         "form": form, "o": built, "chart": stacked_bars(built.decisions_per_day, built.days),
+        "answered_chart": stacked_bars(built.answered_per_day, built.days),
         "q": urlencode(built.filters())}, status=400 if form.errors else 200)
 
 

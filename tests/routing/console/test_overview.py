@@ -79,3 +79,14 @@ def test_the_range_inputs_show_the_range_shown(client: Any, engineer: Any) -> No
 
     assert f'name="until" value="{today:%Y-%m-%d}"' in page
     assert f'name="since" value="{today - dt.timedelta(days=13):%Y-%m-%d}"' in page
+
+
+def test_it_charts_answered_calls_per_day_by_answering_model(client: Any, engineer: Any,
+                                                            traffic: dict[str, Any]) -> None:
+    response = client.get("/console/overview/")
+
+    # Answered calls are the usage rows, by the model that answered: four, all by small.
+    assert response.context["o"].answered_per_day == {"small": {timezone.localdate(): 4}}
+    page = response.content.decode()
+    assert "Answered calls per day, by model" in page and f"small: 4 on {timezone.localdate():%b %d}" in page
+    assert "&amp;model=small&amp;mode=chat" in page
