@@ -78,6 +78,7 @@ class Mark:
     label: str  # drawn beside the mark ("" for none)
     title: str  # the hover text: name, quality, cost
     polygon: str = ""  # the shape's outline when it is not a circle
+    label_dy: int = 4  # the label's offset from the mark's centre, down
 
 
 @dataclass
@@ -103,8 +104,10 @@ class ParetoChart:
     has_profile: bool = False
 
 
-def pareto_chart(reports: list[tuple[str, dict[str, Any]]], *, profile: dict[str, Any] | None = None) -> ParetoChart:
-    """One chart of one or more reports (each with a prefix for its curves' names), and a profile's point."""
+def pareto_chart(reports: list[tuple[str, dict[str, Any]]], *, profile: dict[str, Any] | None = None,
+                 width: int = P_WIDTH) -> ParetoChart:
+    """One chart of one or more reports (each with a prefix for its curves' names), and a profile's point;
+    a narrower `width` for a narrower card keeps the text the same size on screen."""
     points = [(p["cost_per_1k"], p["quality"]) for _, r in reports for s in r["strategies"].values() for p in s["points"]]
     for _, report in reports:
         base = report["baselines"]
@@ -112,7 +115,7 @@ def pareto_chart(reports: list[tuple[str, dict[str, Any]]], *, profile: dict[str
         points += [(base[key]["cost_per_1k"], base[key]["quality"]) for key in BASELINES if key in base]
     if profile:
         points.append((profile["cost_per_1k"], profile["quality"]))
-    x, x_ticks = _log_axis([c for c, _ in points], P_LEFT, P_WIDTH - P_RIGHT)
+    x, x_ticks = _log_axis([c for c, _ in points], P_LEFT, width - P_RIGHT)
     y, y_ticks = _linear_axis([q for _, q in points], P_HEIGHT - P_BOTTOM, P_TOP)
     curves: list[Curve] = []
     marks: list[Mark] = []
@@ -132,9 +135,12 @@ def pareto_chart(reports: list[tuple[str, dict[str, Any]]], *, profile: dict[str
             marks.append(_mark(x(o["cost_per_1k"]), y(o["quality"]), "baseline", shape,
                                label if key in ("oracle", "random") else "", named, o))
     if profile:
-        marks.append(_mark(x(profile["cost_per_1k"]), y(profile["quality"]), "profile", "ring", "this profile",
-                           "this profile", profile))
-    return ParetoChart(curves, marks, x_ticks, y_ticks, has_profile=profile is not None)
+        point = _mark(x(profile["cost_per_1k"]), y(profile["quality"]), "profile", "ring", "this profile",
+                      "this profile", profile)
+        point.label_dy = -14  # above the ring, clear of the axis labels and the curve it sits on
+        marks.append(point)
+    return ParetoChart(curves, marks, x_ticks, y_ticks, width=width, right=width - P_RIGHT,
+                       has_profile=profile is not None)
 
 
 def _mark(x: float, y: float, kind: str, shape: str, label: str, name: str, o: dict[str, Any]) -> Mark:
@@ -174,7 +180,8 @@ def _money_tick(value: float) -> str:
 def _linear_axis(values: list[float], low: float, high: float) -> tuple[Any, list[tuple[float, str]]]:
     lo, hi = min(values, default=0.0), max(values, default=1.0)
     step = next(s for s in (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 10.0) if (hi - lo) / s <= 6)
-    lo, hi = math.floor(lo / step) * step, math.ceil(hi / step) * step
+    # A step of room under the lowest point, so no mark sits on the cost axis's labels.
+    lo, hi = max(0.0, math.floor(lo / step - 0.3) * step), math.ceil(hi / step) * step
     if hi - lo < step:
         lo, hi = lo - step, hi + step
 

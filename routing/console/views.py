@@ -19,7 +19,7 @@ from optiroute.http import HtmxHttpRequest
 from registry.models import LLM
 from routing.access.auth import KEY_CACHE_SECONDS
 from routing.access.keys import api_key_create
-from routing.console.charts import pareto_chart, stacked_bars
+from routing.console.charts import P_WIDTH, pareto_chart, stacked_bars
 from routing.console.datasets import datasets_statistics
 from routing.console.decisions import constraint_phrases, weights_in_order
 from routing.console.evaluations import comparison_rows, profile_summary, report_rows, strategy_rows
@@ -41,6 +41,7 @@ from routing.models import SLIDERS, ApiKey, Cohort, Decision, EvaluationRun, Pre
 # both refreshed every 5 s: the pages say so.
 CONSISTENCY_SECONDS = int(KEY_CACHE_SECONDS)
 DECISIONS_PER_PAGE = 50
+PROFILE_CHART_WIDTH = 580
 
 
 def get_decision_for_user(user: object, pk: uuid.UUID) -> Decision:
@@ -208,7 +209,9 @@ def _run_context(run: EvaluationRun) -> dict[str, Any]:
     if run.status != EvaluationRun.Status.SUCCEEDED:
         return {"run": run}
     unsaved = run.profile is not None and run.weights != run.profile.full_weights()
-    return {"run": run, "chart": pareto_chart([("", run.report)], profile=run.report.get("profile")),
+    # A profile's chart sits in the narrower card beside the sliders.
+    width = PROFILE_CHART_WIDTH if run.kind == EvaluationRun.Kind.PROFILE else P_WIDTH
+    return {"run": run, "chart": pareto_chart([("", run.report)], profile=run.report.get("profile"), width=width),
             "summary": profile_summary(run.report), "baselines": report_rows(run.report),
             "strategies": strategy_rows(run.report), "unsaved": unsaved,
             "weights": [(slider, run.weights[slider]) for slider in SLIDERS if run.weights.get(slider)]}

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from routing.models import PreferenceProfile
+from routing.models import EvaluationRun, PreferenceProfile
 from tests.routing.console.test_console_browser import SCREENSHOTS, browser_page, sign_in
 
 __all__ = ["browser_page"]  # the fixture, shared with the console's other browser test
@@ -32,6 +32,11 @@ def test_an_engineer_evaluates_a_profile_and_the_router(live_server: Any, celery
 
     page.click("nav >> text=Profiles")
     page.click("text=balanced")
+    for slider in page.locator(".slider input[type=range]").all():
+        slider.fill("0")
+    page.click("#place")
+    expect(page.locator("#placement .errorlist")).to_contain_text("Fix the weights above first.")
+    page.fill("input[name=accuracy]", "0.6")
     page.fill("input[name=cost]", "0.9")
     page.select_option("select[name=dataset]", "synthetic")
     page.click("#place")
@@ -40,6 +45,7 @@ def test_an_engineer_evaluates_a_profile_and_the_router(live_server: Any, celery
     expect(page.locator("#placement .summary")).to_contain_text("of the quality of the best single model (pricey")
     expect(page.locator("#placement")).to_contain_text("as edited, not the saved ones")
     assert PreferenceProfile.objects.get(name="balanced").full_weights()["cost"] != 0.9
+    assert EvaluationRun.objects.filter(kind="profile").count() == 1  # htmx's request alone, not the form's too
     page.screenshot(path=str(SCREENSHOTS / "console-profile-placed.png"), full_page=True)
     page.reload()  # the placement is kept
     expect(page.locator("#placement svg.pareto-chart .mark.profile")).to_be_visible()
