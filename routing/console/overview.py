@@ -77,8 +77,9 @@ def _cohorts(usage: QuerySet[Usage], only: Cohort | None) -> list[dict[str, Any]
         row: dict[str, Any] = dict(in_range.get(cohort.pk, {}))
         budget = float(cohort.monthly_budget_usd) if cohort.monthly_budget_usd is not None else None
         month_spent = spent_this_month.get(cohort.pk) or 0.0
-        rows.append({"cohort": cohort, "calls": row.get("calls", 0), "spent": row.get("spent") or 0.0,
-                     "saved": row.get("saved"), "baseline": row.get("baseline"), "month_spent": month_spent,
+        spent, baseline, saved = row.get("spent") or 0.0, row.get("baseline"), row.get("saved")
+        rows.append({"cohort": cohort, "calls": row.get("calls", 0), "spent": spent, "saved": saved,
+                     "baseline": baseline, "money": [spent, baseline, saved], "month_spent": month_spent,
                      "budget": budget, "budget_share": None if not budget else min(1.0, month_spent / budget)})
     return rows
 

@@ -90,3 +90,12 @@ def test_it_charts_answered_calls_per_day_by_answering_model(client: Any, engine
     page = response.content.decode()
     assert "Answered calls per day, by model" in page and f"small: 4 on {timezone.localdate():%b %d}" in page
     assert "&amp;model=small&amp;mode=chat" in page
+
+
+def test_money_figures_link_to_the_calls_behind_them(client: Any, engineer: Any, traffic: dict[str, Any]) -> None:
+    page = client.get("/console/overview/").content.decode()
+    today = timezone.localdate()
+    since = f"since={today - dt.timedelta(days=13):%Y-%m-%d}&amp;until={today:%Y-%m-%d}"
+
+    assert f'<a href="/console/decisions/?{since}&amp;model=small&amp;mode=chat">$1.00</a>' in page
+    assert f'<a href="/console/decisions/?{since}&amp;cohort=search&amp;mode=chat">$4.00</a>' in page  # baseline
