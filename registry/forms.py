@@ -1,3 +1,4 @@
+import re
 from typing import Any
 
 from django import forms
@@ -57,3 +58,33 @@ class LLMForm(forms.ModelForm):  # type: ignore[type-arg]
 def _provider_label(provider: Provider) -> str:
     credentials = f", key from ${provider.api_key_env}" if provider.api_key_env else ""
     return f"{provider.name} ({provider.kind}{credentials})"
+
+
+class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Register or edit a provider: how to reach it, and the *name* of the variable holding its key."""
+
+    base_url = forms.URLField(required=False, assume_scheme="https", label="Base URL",
+                              help_text="Where its API answers, e.g. https://api.openai.com/v1.")
+    api_key_env = forms.CharField(required=False, max_length=128, label="Key's environment variable",
+                                  help_text="The variable on the servers that holds the API key; empty: no key needed.")
+
+    class Meta:
+        model = Provider
+        fields = ["name", "kind", "base_url", "api_key_env"]
+        help_texts = {"name": "Letters, digits, - and _."}
+
+    def clean_api_key_env(self) -> str:
+        name: str = self.cleaned_data["api_key_env"].strip()
+        if name and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
+            # Whatever was typed may be a key: it is not sent back to the browser.
+            self.data = {**self.data, self.add_prefix("api_key_env"): ""}
+            raise forms.ValidationError("Give the name of an environment variable (capitals, digits and _, such as "
+                                        "OPENAI_API_KEY), not the key itself: keys are never stored here.")
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        callable_kinds = {Provider.Kind.OPENAI, Provider.Kind.ANTHROPIC}
+        if cleaned.get("kind") in callable_kinds and not cleaned.get("base_url"):
+            self.add_error("base_url", "An HTTP provider needs its base URL, or no call can reach it.")
+        return cleaned

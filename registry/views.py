@@ -1,13 +1,14 @@
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from optiroute.http import HtmxHttpRequest
-from registry.forms import ImportUploadForm, LLMForm
+from registry.forms import ImportUploadForm, LLMForm, ProviderForm
 from registry.importers import EvaluationImportError
-from registry.models import LLM, Dataset, ImportJob
+from registry.models import LLM, Dataset, ImportJob, Provider
 from registry.services import import_job_create
 
 # Routing reloads the registry's models every 5 s (routing's snapshot): the pages say so.
@@ -23,7 +24,8 @@ def get_import_job_for_user(user: object, pk: int) -> ImportJob:
 def dashboard(request: HttpRequest) -> HttpResponse:
     models = LLM.objects.select_related("provider").order_by("-is_active", "name")
     datasets = Dataset.objects.order_by("name")
-    return render(request, "registry/dashboard.html", {"models": models, "datasets": datasets})
+    providers = Provider.objects.order_by("name").annotate(n_models=Count("models"))
+    return render(request, "registry/dashboard.html", {"models": models, "datasets": datasets, "providers": providers})
 
 
 @staff_member_required
@@ -79,3 +81,26 @@ def model_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     llm.save(update_fields=["is_active", "updated_at"])
     messages.success(request, f"Model {llm.name} deactivated; routing stops choosing it within {ROUTING_SECONDS} s.")
     return redirect("registry:dashboard")
+
+
+@staff_member_required
+def provider_create(request: HttpRequest) -> HttpResponse:
+    form = ProviderForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        provider = form.save()
+        messages.success(request, f"Provider {provider.name} registered; register its models next.")
+        return redirect("registry:provider", pk=provider.pk)
+    return render(request, "registry/provider.html", {"form": form, "provider": None},
+                  status=400 if form.errors else 200)
+
+
+@staff_member_required
+def provider_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    provider = get_object_or_404(Provider, pk=pk)
+    form = ProviderForm(request.POST or None, instance=provider)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Provider {provider.name} saved; routing uses the change within {ROUTING_SECONDS} s.")
+        return redirect("registry:provider", pk=provider.pk)
+    return render(request, "registry/provider.html", {"form": form, "provider": provider},
+                  status=400 if form.errors else 200)

@@ -383,3 +383,61 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+
+class EvaluationRunQuerySet(models.QuerySet["EvaluationRun"]):
+    def claim(self, run_id: int) -> bool:
+        """Atomically move a pending (or crashed-running) run to running; False if another worker has it."""
+        return bool(
+            self.filter(pk=run_id, status__in=[EvaluationRun.Status.PENDING, EvaluationRun.Status.RUNNING])
+            .exclude(status=EvaluationRun.Status.RUNNING, attempts__gte=EvaluationRun.MAX_ATTEMPTS)
+            .update(status=EvaluationRun.Status.RUNNING, attempts=models.F("attempts") + 1)
+        )
+
+    def reports(self) -> EvaluationRunQuerySet:
+        """Finished evaluations of the router (not a profile's placement), newest first."""
+        return self.filter(kind=EvaluationRun.Kind.ROUTER, status=EvaluationRun.Status.SUCCEEDED)
+
+
+class EvaluationRun(models.Model):
+    """The evaluation harness run on a dataset in the background: the router's full report, or
+    where a profile's weights (as edited, maybe unsaved) land beside the dataset's baselines."""
+
+    MAX_ATTEMPTS = 3
+
+    class Kind(models.TextChoices):
+        ROUTER = "router", "router evaluation"
+        PROFILE = "profile", "profile placement"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    dataset = models.ForeignKey("registry.Dataset", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ROUTER)
+    profile = models.ForeignKey(PreferenceProfile, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="evaluation_runs")
+    weights = models.JSONField(default=dict, blank=True)  # a profile run's eight weights, as edited
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    stage = models.CharField(max_length=100, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    report = models.JSONField(default=dict, blank=True)  # evaluate_router's REPORT.json (+ "profile")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = EvaluationRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} on {self.dataset}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}

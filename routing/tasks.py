@@ -38,3 +38,11 @@ def batch_chunk_task(batch_id: str, start: int) -> int:
         # Other workers hold rows; if one of them died, its claim goes stale: look again then.
         batch_chunk_task.apply_async((batch_id, start), countdown=claim_timeout().total_seconds())
     return answered
+
+
+@shared_task(acks_late=True)
+def evaluation_run_task(run_id: int) -> None:
+    """Run the evaluation harness for one queued run; safe to repeat."""
+    from routing.evaluation.services import evaluation_run_execute
+
+    evaluation_run_execute(run_id=run_id)

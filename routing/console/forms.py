@@ -11,9 +11,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from registry.models import LLM
+from registry.models import LLM, Dataset
 from routing.console.overview import PROVIDER_ERROR
-from routing.models import SLIDERS, Cohort, Decision, PreferenceProfile
+from routing.models import SLIDERS, Cohort, Decision, EvaluationRun, PreferenceProfile
 from routing.rules import constraint_problems, weight_problems
 
 # The hard constraints a cohort's form edits; any other stored key (e.g. an allowed_models
@@ -171,6 +171,13 @@ class OverviewForm(forms.Form):
     DEFAULT_DAYS = 14
     MAX_DAYS = 366
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The date inputs show the range the page shows, not empty boxes.
+        until = timezone.localdate()
+        self.initial.setdefault("until", until)
+        self.initial.setdefault("since", until - dt.timedelta(days=self.DEFAULT_DAYS - 1))
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         until = cleaned.get("until") or timezone.localdate()
@@ -244,3 +251,35 @@ class BatchUploadForm(forms.Form):
             constraints["local_only"] = True
         return {"model": data["model"], "requests": data["file"], "options": {"constraints": constraints},
                 "auto_run": data["auto_run"], "budget_usd": data["budget_usd"], "max_tokens": data["max_tokens"]}
+
+
+class EvaluationDatasetForm(forms.Form):
+    """The dataset a background evaluation runs on: it needs a train split (evidence) and a test split."""
+
+    dataset = forms.ModelChoiceField(Dataset.objects.order_by("name"), to_field_name="name",
+                                     empty_label=None, label="Dataset",
+                                     error_messages={"invalid_choice": "There is no dataset of that name."})
+
+    def clean_dataset(self) -> Dataset:
+        dataset: Dataset = self.cleaned_data["dataset"]
+        splits = set(dataset.prompts.values_list("split", flat=True).distinct())
+        missing = [split for split in ("train", "test") if split not in splits]
+        if missing:
+            raise forms.ValidationError(
+                f"{dataset.name} has no {' or '.join(missing)} prompts: the harness takes its evidence from the "
+                "train split and scores the router on the test split.")
+        return dataset
+
+
+class CompareForm(forms.Form):
+    """Two finished router evaluations, side by side."""
+
+    run = forms.ModelMultipleChoiceField(EvaluationRun.objects.reports(), label="Reports",
+                                         error_messages={"invalid_choice": "Report %(value)s is not a finished evaluation.",
+                                                         "invalid_pk_value": "%(pk)s is not a report number."})
+
+    def clean_run(self) -> list[EvaluationRun]:
+        runs = sorted(self.cleaned_data["run"], key=lambda run: run.created_at)
+        if len(runs) != 2:
+            raise forms.ValidationError(f"Tick exactly two reports to compare ({len(runs)} ticked).")
+        return runs

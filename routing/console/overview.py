@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from registry.models import LLM
@@ -26,6 +26,7 @@ class Overview:
     cohort: Cohort | None
     days: list[dt.date] = field(default_factory=list)
     decisions_per_day: dict[str, dict[dt.date, int]] = field(default_factory=dict)  # model -> day -> n
+    answered_per_day: dict[str, dict[dt.date, int]] = field(default_factory=dict)  # answering model -> day -> n
     answered_per_model: list[dict[str, Any]] = field(default_factory=list)
     cohorts: list[dict[str, Any]] = field(default_factory=list)
     totals: dict[str, Any] = field(default_factory=dict)
@@ -45,7 +46,8 @@ def overview_build(*, since: dt.date, until: dt.date, cohort: Cohort | None) -> 
     usage = Usage.objects.filter(created_at__date__gte=since, created_at__date__lte=until)
     if cohort is not None:
         decisions, usage = decisions.filter(cohort=cohort), usage.filter(cohort=cohort)
-    overview.decisions_per_day = _per_day(decisions)
+    overview.decisions_per_day = _per_day(decisions.values("created_at__date", model=F("chosen_model__name")))
+    overview.answered_per_day = _per_day(usage.values("created_at__date", model=F("llm__name")))
     overview.answered_per_model = [dict(row) for row in usage.values("llm__name").annotate(
         calls=Count("id"), spent=Sum("cost_usd"), saved=Sum("saving_usd")).order_by("-calls")]
     overview.cohorts = _cohorts(usage, cohort)
@@ -55,11 +57,11 @@ def overview_build(*, since: dt.date, until: dt.date, cohort: Cohort | None) -> 
     return overview
 
 
-def _per_day(decisions: QuerySet[Decision]) -> dict[str, dict[dt.date, int]]:
-    rows = decisions.values("chosen_model__name", "created_at__date").annotate(n=Count("id"))
+def _per_day(rows: QuerySet[Any, Any]) -> dict[str, dict[dt.date, int]]:
+    """Counts per model and day of rows grouped by (model, created_at__date), the busiest model first."""
     per_model: dict[str, dict[dt.date, int]] = defaultdict(dict)
-    for row in rows:
-        per_model[row["chosen_model__name"] or "no model"][row["created_at__date"]] = row["n"]
+    for row in rows.annotate(n=Count("id")):
+        per_model[row["model"] or "no model"][row["created_at__date"]] = row["n"]
     return dict(sorted(per_model.items(), key=lambda item: -sum(item[1].values())))
 
 
@@ -75,8 +77,9 @@ def _cohorts(usage: QuerySet[Usage], only: Cohort | None) -> list[dict[str, Any]
         row: dict[str, Any] = dict(in_range.get(cohort.pk, {}))
         budget = float(cohort.monthly_budget_usd) if cohort.monthly_budget_usd is not None else None
         month_spent = spent_this_month.get(cohort.pk) or 0.0
-        rows.append({"cohort": cohort, "calls": row.get("calls", 0), "spent": row.get("spent") or 0.0,
-                     "saved": row.get("saved"), "baseline": row.get("baseline"), "month_spent": month_spent,
+        spent, baseline, saved = row.get("spent") or 0.0, row.get("baseline"), row.get("saved")
+        rows.append({"cohort": cohort, "calls": row.get("calls", 0), "spent": spent, "saved": saved,
+                     "baseline": baseline, "money": [spent, baseline, saved], "month_spent": month_spent,
                      "budget": budget, "budget_share": None if not budget else min(1.0, month_spent / budget)})
     return rows
 

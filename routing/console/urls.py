@@ -22,4 +22,9 @@ urlpatterns = [
            name=f"console-batch-{action}") for action in batches.ACTIONS),
     *(path(f"batches/<uuid:pk>/results.{kind}", batches.batch_download, {"kind": kind},
            name=f"console-batch-{kind}") for kind in RESULT_FORMATS),
+    path("profiles/<int:pk>/evaluate/", views.profile_evaluate, name="profile-evaluate"),
+    path("evaluations/", views.evaluation_list, name="evaluations"),
+    path("evaluations/compare/", views.evaluation_compare, name="evaluation-compare"),
+    path("evaluations/<int:pk>/", views.evaluation_detail, name="evaluation"),
+    path("datasets/", views.dataset_list, name="datasets"),
 ]

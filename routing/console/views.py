@@ -19,17 +19,29 @@ from optiroute.http import HtmxHttpRequest
 from registry.models import LLM
 from routing.access.auth import KEY_CACHE_SECONDS
 from routing.access.keys import api_key_create
-from routing.console.charts import stacked_bars
+from routing.console.charts import P_WIDTH, pareto_chart, stacked_bars
+from routing.console.datasets import datasets_statistics
+from routing.console.decisions import constraint_phrases, weights_in_order
+from routing.console.evaluations import comparison_rows, profile_summary, report_rows, strategy_rows
 from routing.console.export import decisions_csv
-from routing.console.forms import CohortForm, DecisionFilterForm, OverviewForm, ProfileForm
+from routing.console.forms import (
+    CohortForm,
+    CompareForm,
+    DecisionFilterForm,
+    EvaluationDatasetForm,
+    OverviewForm,
+    ProfileForm,
+)
 from routing.console.overview import overview_build
 from routing.console.test_call import llm_test_call
-from routing.models import ApiKey, Cohort, Decision, PreferenceProfile, Usage
+from routing.evaluation.services import evaluation_run_create
+from routing.models import SLIDERS, ApiKey, Cohort, Decision, EvaluationRun, PreferenceProfile, Usage
 
 # Routing reads cohorts through the API-key cache and profiles through the registry snapshot,
 # both refreshed every 5 s: the pages say so.
 CONSISTENCY_SECONDS = int(KEY_CACHE_SECONDS)
 DECISIONS_PER_PAGE = 50
+PROFILE_CHART_WIDTH = 580
 
 
 def get_decision_for_user(user: object, pk: uuid.UUID) -> Decision:
@@ -55,6 +67,7 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
     built = overview_build(since=since, until=until, cohort=cohort)
     return render(request, "console/overview.html", {
         "form": form, "o": built, "chart": stacked_bars(built.decisions_per_day, built.days),
+        "answered_chart": stacked_bars(built.answered_per_day, built.days),
         "q": urlencode(built.filters())}, status=400 if form.errors else 200)
 
 
@@ -81,7 +94,8 @@ def decision_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
 def decision_detail(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     decision = get_decision_for_user(request.user, pk)
     return render(request, "routing/decision_detail.html", {
-        "d": decision, "usage": getattr(decision, "usage", None), "ratings": decision.feedback.order_by("-updated_at")})
+        "d": decision, "usage": getattr(decision, "usage", None), "ratings": decision.feedback.order_by("-updated_at"),
+        "weights": weights_in_order(decision), "constraints": constraint_phrases(decision.constraints)})
 
 
 @staff_member_required
@@ -156,8 +170,85 @@ def profile_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         form.save()
         messages.success(request, f"Profile {profile.name} saved; routing uses it within {CONSISTENCY_SECONDS} s.")
         return redirect("profile", pk=profile.pk)
-    return render(request, "console/profile.html", {"form": form, "profile": profile, "window": CONSISTENCY_SECONDS},
+    return render(request, "console/profile.html", _profile_context(form, profile, EvaluationDatasetForm()),
                   status=400 if form.errors else 200)
+
+
+@staff_member_required
+@require_POST
+def profile_evaluate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Place the profile's weights as edited (not saved) on a dataset's quality-versus-cost chart."""
+    profile = get_object_or_404(PreferenceProfile, pk=pk)
+    form, placement = ProfileForm(request.POST, instance=profile), EvaluationDatasetForm(request.POST)
+    if form.is_valid() and placement.is_valid():
+        weights = {slider: form.cleaned_data[slider] for slider in SLIDERS}
+        run = evaluation_run_create(user=request.user, dataset=placement.cleaned_data["dataset"], profile=profile,
+                                    weights=weights)
+        if not request.htmx:
+            return redirect("profile", pk=profile.pk)
+        return render(request, "console/profile.html#placement", _profile_context(form, profile, placement) | {
+            "run": run}, status=201)
+    template = "console/profile.html#placement" if request.htmx else "console/profile.html"
+    return render(request, template, _profile_context(form, profile, placement), status=400)
+
+
+def _profile_context(form: ProfileForm, profile: PreferenceProfile, placement: EvaluationDatasetForm) -> dict[str, Any]:
+    run = profile.evaluation_runs.select_related("dataset").first()
+    if run and placement.is_bound is False:
+        placement = EvaluationDatasetForm(initial={"dataset": run.dataset.name})
+    return {"form": form, "profile": profile, "window": CONSISTENCY_SECONDS, "placement": placement,
+            **(_run_context(run) if run else {})}
+
+
+def get_evaluation_run_for_user(user: object, pk: int) -> EvaluationRun:
+    # Staff see every run: the console is the ML engineers' shared workspace.
+    return get_object_or_404(EvaluationRun.objects.select_related("dataset", "profile", "created_by"), pk=pk)
+
+
+def _run_context(run: EvaluationRun) -> dict[str, Any]:
+    if run.status != EvaluationRun.Status.SUCCEEDED:
+        return {"run": run}
+    unsaved = run.profile is not None and run.weights != run.profile.full_weights()
+    # A profile's chart sits in the narrower card beside the sliders.
+    width = PROFILE_CHART_WIDTH if run.kind == EvaluationRun.Kind.PROFILE else P_WIDTH
+    return {"run": run, "chart": pareto_chart([("", run.report)], profile=run.report.get("profile"), width=width),
+            "summary": profile_summary(run.report), "baselines": report_rows(run.report),
+            "strategies": strategy_rows(run.report), "unsaved": unsaved,
+            "weights": [(slider, run.weights[slider]) for slider in SLIDERS if run.weights.get(slider)]}
+
+
+@staff_member_required
+def evaluation_list(request: HtmxHttpRequest) -> HttpResponse:
+    form = EvaluationDatasetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        run = evaluation_run_create(user=request.user, dataset=form.cleaned_data["dataset"])
+        return redirect("evaluation", pk=run.pk)
+    runs = EvaluationRun.objects.filter(kind=EvaluationRun.Kind.ROUTER).select_related("dataset", "created_by")
+    return render(request, "console/evaluations.html", {"form": form, "runs": runs[:100]},
+                  status=400 if form.errors else 200)
+
+
+@staff_member_required
+def evaluation_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    run = get_evaluation_run_for_user(request.user, pk)
+    template = "console/evaluation.html#run" if request.htmx else "console/evaluation.html"
+    return render(request, template, _run_context(run))
+
+
+@staff_member_required
+def evaluation_compare(request: HtmxHttpRequest) -> HttpResponse:
+    form = CompareForm(request.GET or None)
+    if not form.is_valid():
+        return render(request, "console/compare.html", {"form": form}, status=400 if form.errors else 200)
+    a, b = form.cleaned_data["run"]
+    chart = pareto_chart([(f"#{a.pk} ", a.report), (f"#{b.pk} ", b.report)])
+    return render(request, "console/compare.html", {"form": form, "a": a, "b": b, "chart": chart,
+                                                    "rows": comparison_rows(a.report, b.report)})
+
+
+@staff_member_required
+def dataset_list(request: HtmxHttpRequest) -> HttpResponse:
+    return render(request, "console/datasets.html", {"datasets": datasets_statistics()})
 
 
 @staff_member_required

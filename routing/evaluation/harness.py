@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -108,12 +109,27 @@ def baselines(dataset: Dataset, labels: dict[int, dict[int, tuple[float, float]]
     }
 
 
-def _requests(dataset: Dataset, prompts: list[Prompt]) -> list[Request]:
+Progress = Callable[[str, int], None]  # (stage, percent done)
+
+
+def _no_progress(stage: str, percent: int) -> None:
+    pass
+
+
+def _requests(dataset: Dataset, prompts: list[Prompt], progress: Progress) -> list[Request]:
     # The text only, as the API builds a request: no test label reaches the router.
-    return [request_build(text=prompt.text, dataset_ids=(dataset.id,))[0] for prompt in prompts]
+    requests = []
+    for n, prompt in enumerate(prompts):
+        if n % 20 == 0:
+            progress(f"analysing test prompt {n + 1} of {len(prompts)}", 10 + 40 * n // len(prompts))
+        requests.append(request_build(text=prompt.text, dataset_ids=(dataset.id,))[0])
+    return requests
 
 
-def evaluate(*, dataset_name: str, strategies: list[str] | None = None) -> dict[str, Any]:
+def evaluate(*, dataset_name: str, strategies: list[str] | None = None, weights: dict[str, float] | None = None,
+             progress: Progress = _no_progress) -> dict[str, Any]:
+    """evaluate_router's report. With `weights` (a profile's eight sliders), the report's "profile"
+    entry is where those weights land: the default strategy's choices under them, scored alike."""
     dataset = Dataset.objects.filter(name=dataset_name).first()
     if dataset is None:
         raise OptiRouteError(f"unknown dataset {dataset_name!r}")
@@ -125,15 +141,21 @@ def evaluate(*, dataset_name: str, strategies: list[str] | None = None) -> dict[
     if unknown:
         raise OptiRouteError(f"unknown strategy {', '.join(unknown)}; known: {', '.join(STRATEGIES)}")
     # Train what routing uses on the current train evidence (no-ops when nothing changed).
+    progress("training the router on the train split", 2)
     analyzer_train()
     estimator_train()
     estimators.clear()
     snapshot = snapshots.get()
-    requests = _requests(dataset, prompts)
-    curves = {}
-    for name in names:
+    requests = _requests(dataset, prompts, progress)
+    curves, profile_choices = {}, None
+    profile_strategy = DEFAULT_STRATEGY if DEFAULT_STRATEGY in names else names[0]
+    for i, name in enumerate(names):
+        progress(f"routing with the {name} strategy", 50 + 45 * i // len(names))
         estimates = [estimates_for(r, snapshot, STRATEGIES[name]) for r in requests]
         curves[name] = _sweep(prompts, estimates)
+        if weights is not None and name == profile_strategy:
+            profile_choices = {p.id: choose(e, weights)[0].llm.id for p, e in zip(prompts, estimates)}
+    progress("scoring the choices on the test labels", 95)
     labels = _test_labels(dataset)  # read only now, to score the decisions made above
     report_strategies = {}
     for name, sweep in curves.items():
@@ -145,9 +167,13 @@ def evaluate(*, dataset_name: str, strategies: list[str] | None = None) -> dict[
     # The strategy routing uses when a request names none (chosen over both datasets of
     # ../shared/data), and the one with the best AIQ on this dataset alone.
     default = DEFAULT_STRATEGY if DEFAULT_STRATEGY in report_strategies else best
-    return {"dataset": dataset.name, "n_train": Prompt.objects.train().filter(dataset=dataset).count(),
-            "n_test": len(prompts), "baselines": base, "strategies": report_strategies,
-            "default_strategy": default, "best_aiq_strategy": best, "targets": targets(base, report_strategies)}
+    report = {"dataset": dataset.name, "n_train": Prompt.objects.train().filter(dataset=dataset).count(),
+              "n_test": len(prompts), "baselines": base, "strategies": report_strategies,
+              "default_strategy": default, "best_aiq_strategy": best, "targets": targets(base, report_strategies)}
+    if profile_choices is not None:
+        report["profile"] = {"weights": weights, "strategy": profile_strategy,
+                             **_outcome(profile_choices, labels).as_dict()}
+    return report
 
 
 def _sweep(prompts: list[Prompt], estimates: list[Estimates]) -> list[tuple[float, dict[int, int]]]:

@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from registry.models import LLM, ImportJob, Provider
+from registry.models import LLM, Dataset, ImportJob, Provider
 from routing.access.keys import api_key_create
-from routing.models import Batch, Cohort, Decision, PreferenceProfile
+from routing.models import Batch, Cohort, Decision, EvaluationRun, PreferenceProfile
 
 pytestmark = pytest.mark.django_db
 
@@ -38,8 +38,10 @@ def records() -> dict[str, Any]:
     decision = Decision.objects.create(cohort=cohort, chosen_model=llm, strategy="knn")
     job = ImportJob.objects.create(dataset_name="d", source_format="bundle")
     batch = Batch.objects.create(api_key=key, cohort=cohort, model="m", total=0)
+    run = EvaluationRun.objects.create(dataset=Dataset.objects.create(name="d", source_format="bundle"))
     return {"decisions/": decision.pk, "cohorts/": cohort.pk, "keys/": key.pk, "profiles/": profile.pk,
-            "imports/": job.pk, "models/": llm.pk, "providers/": provider.pk, "batches/": batch.pk}
+            "imports/": job.pk, "models/": llm.pk, "providers/": provider.pk, "batches/": batch.pk,
+            "evaluations/": run.pk}
 
 
 def url_for(route: str, pattern: URLPattern, records: dict[str, Any]) -> str:
@@ -70,6 +72,7 @@ def test_it_refuses_signed_in_people_who_are_not_staff(client: Any, outsider: An
         for response in (client.get(url), client.post(url)):
             assert response.status_code == 403 or "login" in response.get("Location", ""), url
     assert Cohort.objects.get(name="team").api_keys.usable().count() == 1
+    assert EvaluationRun.objects.count() == 1
 
 
 def test_it_serves_every_page_to_staff(client: Any, engineer: Any, records: dict[str, Any]) -> None:

@@ -95,3 +95,18 @@ def test_the_decision_page_explains_with_money_times_and_feedback(client: Any, e
 
 def test_a_decision_names_itself_in_lists(traffic: dict[str, Any]) -> None:
     assert "Decision object" not in str(traffic["up"]) and "small" in str(traffic["up"])
+
+
+def test_the_decision_page_states_weights_and_constraints_in_words(client: Any, engineer: Any,
+                                                                   traffic: dict[str, Any]) -> None:
+    decision = traffic["up"]
+    decision.weights = {"cost": 0.4, "accuracy": 0.6, "creativity": 0.0}
+    decision.constraints = {"denied_models": ["large", "huge"], "max_cost_usd": 0.01, "max_latency_ms": 2500.0,
+                            "local_only": True}
+    decision.save()
+
+    page = client.get(f"/console/decisions/{decision.pk}/").content.decode()
+
+    assert page.index("accuracy 0.60") < page.index("cost 0.40") and "creativity" not in page
+    assert "never large, huge" in page and "at most $0.01 a call" in page and "answers within 2.5 s" in page
+    assert "local models only" in page and "[&#x27;large" not in page and "max_cost_usd" not in page

@@ -70,3 +70,32 @@ def test_it_narrows_to_a_range(client: Any, engineer: Any, traffic: dict[str, An
 def test_it_says_what_is_wrong_with_a_range(client: Any, engineer: Any) -> None:
     response = client.get("/console/overview/", {"since": "2026-03-01", "until": "2026-01-01"})
     assert response.status_code == 400 and "end date is before the start date" in response.content.decode()
+
+
+def test_the_range_inputs_show_the_range_shown(client: Any, engineer: Any) -> None:
+    today = timezone.localdate()
+
+    page = client.get("/console/overview/").content.decode()
+
+    assert f'name="until" value="{today:%Y-%m-%d}"' in page
+    assert f'name="since" value="{today - dt.timedelta(days=13):%Y-%m-%d}"' in page
+
+
+def test_it_charts_answered_calls_per_day_by_answering_model(client: Any, engineer: Any,
+                                                            traffic: dict[str, Any]) -> None:
+    response = client.get("/console/overview/")
+
+    # Answered calls are the usage rows, by the model that answered: four, all by small.
+    assert response.context["o"].answered_per_day == {"small": {timezone.localdate(): 4}}
+    page = response.content.decode()
+    assert "Answered calls per day, by model" in page and f"small: 4 on {timezone.localdate():%b %d}" in page
+    assert "&amp;model=small&amp;mode=chat" in page
+
+
+def test_money_figures_link_to_the_calls_behind_them(client: Any, engineer: Any, traffic: dict[str, Any]) -> None:
+    page = client.get("/console/overview/").content.decode()
+    today = timezone.localdate()
+    since = f"since={today - dt.timedelta(days=13):%Y-%m-%d}&amp;until={today:%Y-%m-%d}"
+
+    assert f'<a href="/console/decisions/?{since}&amp;model=small&amp;mode=chat">$1.00</a>' in page
+    assert f'<a href="/console/decisions/?{since}&amp;cohort=search&amp;mode=chat">$4.00</a>' in page  # baseline
