@@ -56,8 +56,7 @@ def chat(request: HtmxHttpRequest, pk: int | None = None) -> HttpResponse:
 def chat_stream_view(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The same turn as a plain post, answered as server-sent events: `conversation` (its URL),
     `delta` (text as generated), then `done` with the finished turn's HTML."""
-    raw = request.POST.get("conversation", "")
-    conversation = get_conversation_for_user(request.user, int(raw)) if raw.isdigit() else None
+    conversation = _posted_conversation(request)
     try:
         key = get_chat_key_for_user(request.user)
     except OptiRouteError as exc:
@@ -77,6 +76,7 @@ def chat_stream_view(request: HttpRequest) -> HttpResponse | StreamingHttpRespon
 @require_POST
 def chat_preview(request: HtmxHttpRequest) -> HttpResponse:
     """Which model would answer the message being typed, on the settings as they stand (dry run)."""
+    conversation = _posted_conversation(request)
     try:
         key = get_chat_key_for_user(request.user)
     except OptiRouteError as exc:
@@ -88,7 +88,7 @@ def chat_preview(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "routing/chat.html#preview", {})
     try:
         preview = chat_preview_make(api_key=key, text=form.cleaned_data["message"],
-                                    settings=form.conversation_settings())
+                                    settings=form.conversation_settings(), conversation=conversation)
     except OptiRouteError as exc:
         return render(request, "routing/chat.html#preview", {"problem": exc.message})
     return render(request, "routing/chat.html#preview", {"preview": preview})
@@ -127,6 +127,12 @@ def _events(request: HttpRequest, conversation: Conversation, key: ApiKey, text:
             yield _sse("delta", {"text": delta})
     html = render_to_string("routing/chat.html#answer", {"m": answer}, request=request)
     yield _sse("done", {"html": html, "status": answer.status})
+
+
+def _posted_conversation(request: HttpRequest) -> Conversation | None:
+    """The conversation a page's form names (none: a new one); another person's is "not found"."""
+    raw = request.POST.get("conversation", "")
+    return get_conversation_for_user(request.user, int(raw)) if raw.isdigit() else None
 
 
 def _sse(event: str, payload: dict[str, Any]) -> str:
