@@ -147,6 +147,11 @@
     select.value = pin.dataset.pin;
     select.dispatchEvent(new Event("change", {bubbles: true}));
   });
+  // A refused rating says why in its place (htmx leaves error answers unswapped by default).
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    const status = event.detail.xhr.status;
+    if (status >= 400 && status < 500 && event.detail.target.closest(".rate")) event.detail.shouldSwap = true;
+  });
   stop.addEventListener("click", function () { if (running) running.abort(); });
   textarea.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
