@@ -90,7 +90,13 @@
       }
     } catch (error) {
       if (error.name !== "AbortError") answer.append(el("p", "notice error", "The connection broke: " + error.message));
-      else answer.append(el("p", "notice", "Stopped. Reload to see the partial answer as kept."));
+      else {  // the server keeps what was generated, marked partial, and bills it once
+        waiting.remove();
+        answer.classList.add("status-partial");
+        answer.append(el("p", "notice stopped", text.textContent
+          ? "Stopped: the answer so far is kept in this conversation, marked as partial."
+          : "Stopped before the first words."));
+      }
     } finally {
       answer.removeAttribute("aria-busy");
       running = null;
