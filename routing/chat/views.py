@@ -157,7 +157,8 @@ def _problems(form: SettingsForm) -> str:
 
 
 def _page(user: Any, conversation: Conversation | None, form: ChatForm) -> dict[str, Any]:
-    messages = list(conversation.messages.all()) if conversation else []
-    return {"form": form, "conversation": conversation, "messages": messages,
+    # Not "messages": base.html shows Django's messages framework under that name.
+    turns = list(conversation.messages.all()) if conversation else []
+    return {"form": form, "conversation": conversation, "turns": turns,
             "conversations": Conversation.objects.for_user(user)[:50], "overridden": form.overridden(),
             "profiles_json": json.dumps(form.profiles)}

@@ -70,6 +70,7 @@ def test_a_conversation_survives_a_reload_with_each_answers_facts(provider, clie
     assert "Say hello to the team." in page and f"/chat/c/{conversation.pk}/" in page
     html = client.get(f"/chat/c/{conversation.pk}/").content.decode()
     assert "fake-ok" in html and "Why this model" in html and "Good<span class=\"visually-hidden\"> answer" in html
+    assert "Message object" not in html and 'class="messages" role="status"' not in html  # no stray notices
 
 
 def test_answers_are_markdown_made_safe():
