@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -102,6 +103,8 @@ def chat_rename(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         conversation.title = form.cleaned_data["title"]
         conversation.save(update_fields=["title", "updated_at"])
+    else:
+        messages.error(request, f"The conversation keeps its title: {' '.join(form.errors['title'])}")
     return redirect("chat-conversation", pk=pk)
 
 

@@ -86,6 +86,9 @@ def test_conversations_can_be_renamed_and_deleted(provider, client, member):
     conversation = Conversation.objects.get()
     client.post(f"/chat/c/{conversation.pk}/rename/", {"title": "Greetings"})
     assert Conversation.objects.get().title == "Greetings"
+    page = client.post(f"/chat/c/{conversation.pk}/rename/", {"title": "  "}, follow=True).content.decode()
+    assert "The conversation keeps its title: This field is required." in page
+    assert Conversation.objects.get().title == "Greetings"
     assert client.post(f"/chat/c/{conversation.pk}/delete/")["Location"] == "/chat/"
     assert not Conversation.objects.exists() and not Message.objects.exists()
 
