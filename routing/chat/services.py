@@ -50,8 +50,10 @@ def chat_turn_prepare(*, conversation: Conversation, api_key: ApiKey, text: str)
         return None, answer
     answer.decision_id = prepared.decision.id
     pinned = settings.get("pinned")
-    answer.meta = {"switch": f"You pinned {pinned} for this message: no routing." if pinned
-                   else model_stick(prepared=prepared, conversation=conversation)}
+    switch = f"You pinned {pinned} for this message: no routing." if pinned else model_stick(
+        prepared=prepared, conversation=conversation)
+    # The reasons are known now: a stopped answer keeps them too.
+    answer.meta = {"switch": switch, "explanation": prepared.decision.explanation}
     return prepared, answer
 
 
