@@ -30,7 +30,11 @@
     return rest;
   }
 
-  function listConversation(data) {  // a new conversation joins the list at the top
+  function listConversation(data) {  // a new conversation joins the list at the top, and names the page
+    const heading = document.querySelector(".chat-main > h1");
+    if (heading) heading.textContent = data.title;
+    document.querySelectorAll(".chat-main > .hint").forEach(function (node) { node.remove(); });
+    document.title = data.title + " · Chat · OptiRoute";
     const items = document.querySelector(".chat-list ul");
     if (!items) return;
     items.querySelectorAll(".hint").forEach(function (node) { node.remove(); });

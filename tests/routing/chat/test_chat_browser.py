@@ -57,12 +57,15 @@ def shoot(browser, url, name, path, *, dark, phone, settings=False):
         page.get_by_label("Your message").fill("Write a limerick about routing.")
         page.get_by_text("Routing settings").click()
         expect(page.locator("#preview .candidate.first")).to_be_visible()
+    save(page, f"chat-{'settings-' if settings else ''}{'dark' if dark else 'light'}-{'phone' if phone else 'desktop'}")
+    context.close()
+
+
+def save(page, name):
     width = page.viewport_size["width"]
     assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing runs off the side
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    file = f"chat-{'settings-' if settings else ''}{'dark' if dark else 'light'}-{'phone' if phone else 'desktop'}.png"
-    page.screenshot(path=str(SCREENSHOTS / file), full_page=True)
-    context.close()
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -149,6 +152,7 @@ def test_the_cost_slider_and_a_pin_change_who_answers(live_server, strong_and_ch
         expect(page.get_by_label("Pin a model for the next message")).to_have_value("strong")
         page.get_by_role("button", name="Send").click()
         expect(page.locator(".msg.assistant .answer-meta .model")).to_have_count(2)
+        save(page, "chat-cut-light-desktop")
         expect(page.locator(".msg.assistant .answer-meta .model").last).to_have_text("strong")
         expect(page.get_by_label("Pin a model for the next message")).to_have_value("")
         for dark in (False, True):
@@ -226,6 +230,8 @@ def test_a_person_stops_an_answer_midway_and_keeps_what_came(live_server, local_
         expect(answer.locator(".answer-body")).to_have_text(kept.content)
         expect(answer).to_contain_text("Partial answer")
         expect(answer).to_contain_text("Billed once for what was generated")
+        expect(answer.get_by_text("Reasons for this model")).to_be_visible()
+        save(page, "chat-stopped-light-desktop")
         browser.close()
     usage = Usage.objects.get()  # billed once, for what was generated
     assert usage.decision_id == kept.decision_id and usage.cost_usd == kept.cost_usd > 0
@@ -253,10 +259,12 @@ def test_a_cut_answer_is_continued_with_the_keyboard_alone(live_server, local_pr
         answer = page.locator(".msg.assistant").last
         expect(answer.locator(".notice.cut")).to_contain_text("stopped at the length limit")
         expect(answer.locator(".answer-meta .model")).to_have_text("longwinded")
+        expect(page.locator("h1")).to_have_text("Tell me a long story.")  # the new conversation names the page
         tab_to(page, answer.get_by_role("button", name="Continue the answer"))
         page.keyboard.press("Enter")
         expect(page.locator(".msg.user").last).to_have_text("Please continue where you stopped.")
         expect(page.locator(".msg.assistant .answer-meta .model")).to_have_count(2)
+        save(page, "chat-cut-light-desktop")
         good = page.locator(".msg.assistant").last.get_by_role("button", name="Good answer")
         tab_to(page, good)
         page.keyboard.press("Space")
@@ -292,5 +300,6 @@ def test_the_page_works_without_javascript_at_phone_width_in_dark_mode(live_serv
         dark = page.evaluate("""() => ['body', 'textarea', '.msg.assistant'].map(s => document.querySelector(s))
           .map(e => getComputedStyle(e).backgroundColor.match(/\\d+/g).slice(0, 3).map(Number))""")
         assert all(sum(rgb) < 200 for rgb in dark), dark
+        save(page, "chat-nojs-dark-phone")
         browser.close()
     assert (Feedback.objects.get().rating, Feedback.objects.get().comment) == (1, "Friendly.")
