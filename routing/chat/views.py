@@ -104,7 +104,7 @@ def chat_rename(request: HttpRequest, pk: int) -> HttpResponse:
         conversation.title = form.cleaned_data["title"]
         conversation.save(update_fields=["title", "updated_at"])
     else:
-        messages.error(request, f"The conversation keeps its title: {' '.join(form.errors['title'])}")
+        messages.error(request, f"The conversation keeps its title: {' '.join(str(e) for e in form.errors['title'])}")
     return redirect("chat-conversation", pk=pk)
 
 
