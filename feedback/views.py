@@ -29,15 +29,17 @@ RATINGS = {"up": Feedback.Rating.UP, "down": Feedback.Rating.DOWN}
 def chat_feedback(request: HttpRequest, decision_id: uuid.UUID, rating: str) -> HttpResponse:
     if rating not in RATINGS:
         raise Http404("a rating is up or down")
+    back = request.POST.get("next", "")
+    shown = {"decision_id": decision_id, "next": back}
     try:
-        feedback_record(api_key=get_chat_key_for_user(request.user), user=request.user, decision_id=decision_id,
-                        rating=RATINGS[rating], comment=request.POST.get("comment", "").strip()[:2000])
+        feedback = feedback_record(api_key=get_chat_key_for_user(request.user), user=request.user,
+                                   decision_id=decision_id, rating=RATINGS[rating],
+                                   comment=request.POST.get("comment", "").strip()[:2000])
     except OptiRouteError as exc:
-        return render(request, "feedback/rated.html", {"error": exc.message}, status=exc.status)
+        return render(request, "feedback/rating.html", {**shown, "error": exc.message}, status=exc.status)
     if not request.headers.get("HX-Request"):  # a plain form post (no JavaScript): back to the conversation
-        back = request.POST.get("next", "")
         return redirect(back if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}) else "chat")
-    return render(request, "feedback/rated.html", {"rating": rating})
+    return render(request, "feedback/rating.html", {**shown, "feedback": feedback})
 
 
 @staff_member_required

@@ -2,7 +2,8 @@
 
 The model name in the request picks the behaviour: fake-ok answers; fake-slow sleeps past
 any timeout; fake-429 and fake-500 answer with those statuses; fake-badjson sends broken
-JSON; fake-cut breaks the connection mid-answer (mid-stream when streaming); fake-chunked
+JSON; fake-cut breaks the connection mid-answer (mid-stream when streaming); fake-length answers
+as fake-ok but stops at its token limit (finish_reason "length"); fake-chunked
 streams as most hosted providers do: chunked transfer encoding on a kept-alive connection, CRLF
 line ends, and chunks that split lines and events anywhere. fake-adder sums the numbers it is
 asked about and fake-judge grades such sums (for graded batch selection).
@@ -86,6 +87,14 @@ class Handler(BaseHTTPRequestHandler):
                                       "finish_reason": "stop"}],
                          "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18}})
 
+    def _length(self, body: dict[str, Any]) -> None:
+        if body.get("stream"):
+            return self._stream(body, cut=False, finish="length")
+        self._send(200, {"id": "x", "object": "chat.completion", "model": body["model"],
+                         "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(WORDS)},
+                                      "finish_reason": "length"}],
+                         "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18}})
+
     def _slow(self, body: dict[str, Any]) -> None:
         time.sleep(3)
         self._ok(body)
@@ -114,12 +123,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b'{"choices": [')  # then the connection closes, short of Content-Length
 
-    def _stream(self, body: dict[str, Any], *, cut: bool) -> None:
+    def _stream(self, body: dict[str, Any], *, cut: bool, finish: str = "stop") -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self._close_after()
         self.end_headers()
-        for index, event in enumerate(_stream_events(body)):
+        for index, event in enumerate(_stream_events(body, finish)):
             if cut and index == 2:
                 self.wfile.flush()
                 return  # the connection closes without [DONE]
@@ -182,10 +191,10 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
 
-def _stream_events(body: dict[str, Any]) -> list[str]:
+def _stream_events(body: dict[str, Any], finish: str = "stop") -> list[str]:
     """A streamed answer's server-sent event payloads, [DONE] included."""
     chunks = [{"choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]} for word in WORDS]
-    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
     chunks.append({"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18}})
     return [json.dumps({"id": "x", "object": "chat.completion.chunk", "model": body["model"], **c}) for c in chunks] + [
         "[DONE]"]

@@ -19,7 +19,6 @@ from routing.gateway.chat import PROFILE_PREFIX, ChatRequest, PreparedChat, chat
 from routing.gateway.openai_wire import chat_complete, chat_stream
 from routing.inference.providers import unusable_reason
 from routing.models import ApiKey, Conversation, Decision, Message
-from routing.pipeline import decision_make
 
 BROWSER_HISTORY = 20  # earlier messages of a conversation that are sent along
 TITLE_CHARS = 60
@@ -35,19 +34,14 @@ def chat_turn_prepare(*, conversation: Conversation, api_key: ApiKey, text: str)
     """Keep the user's message and route it on the conversation's settings. The answer's message
     comes back unsaved (the caller fills it in); when routing refused, it carries the error and
     there is nothing to prepare."""
-    history = [{"role": m.role, "content": m.content}
-               for m in conversation.messages.exclude(status=Message.Status.ERROR).exclude(content="")]
     settings = dict(conversation.settings)
+    request = _chat_request(conversation=conversation, settings=settings, text=text, model=_model_asked(settings))
     with transaction.atomic():
         Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
         # A pinned model answers this one message; the next is routed again.
         conversation.settings = {**settings, "pinned": ""}
         conversation.save(update_fields=["settings", "updated_at"])
     answer = Message(conversation=conversation, role=Message.Role.ASSISTANT, status=Message.Status.PARTIAL)
-    request = ChatRequest(model=_model_asked(settings), messages=[*history[-BROWSER_HISTORY:],
-                                                                  {"role": "user", "content": text}],
-                          options={"preferences": settings.get("preferences") or None,
-                                   "constraints": settings.get("constraints") or None})
     try:
         prepared = chat_prepare(request=request, api_key=api_key)
     except OptiRouteError as exc:
@@ -56,8 +50,10 @@ def chat_turn_prepare(*, conversation: Conversation, api_key: ApiKey, text: str)
         return None, answer
     answer.decision_id = prepared.decision.id
     pinned = settings.get("pinned")
-    answer.meta = {"switch": f"You pinned {pinned} for this message: no routing." if pinned
-                   else model_stick(prepared=prepared, conversation=conversation)}
+    switch = f"You pinned {pinned} for this message: no routing." if pinned else model_stick(
+        prepared=prepared, conversation=conversation)
+    # The reasons are known now: a stopped answer keeps them too.
+    answer.meta = {"switch": switch, "explanation": prepared.decision.explanation}
     return prepared, answer
 
 
@@ -86,16 +82,20 @@ def model_stick(*, prepared: PreparedChat, conversation: Conversation) -> str:
     return ""
 
 
-def chat_preview_make(*, api_key: ApiKey, text: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """A dry-run decision on the conversation's settings, not stored: who would answer, the next
-    two, the reasons, the expected cost."""
-    profile = settings.get("profile") or "auto"
-    routed = decision_make(text=text, profile=None if profile == "auto" else profile,
-                           preferences=settings.get("preferences") or None,
-                           constraints=settings.get("constraints") or None, cohort=api_key.cohort, api_key=api_key,
-                           mode=Decision.Mode.DRY_RUN, save=False)
-    return {"candidates": [c.as_dict() for c in routed.ranking[:3]], "explanation": routed.decision.explanation,
-            "profile": routed.decision.profile, "pinned": settings.get("pinned") or ""}
+def chat_preview_make(*, api_key: ApiKey, text: str, settings: dict[str, Any],
+                      conversation: Conversation | None = None) -> dict[str, Any]:
+    """What sending `text` now would do, as a dry run that is not stored: the same request as a
+    turn (the conversation's earlier messages as context) and the same stickiness. Who would
+    answer, the next two, the reasons, the expected cost."""
+    profile = PROFILE_PREFIX + (settings.get("profile") or "auto")  # a pin is shown beside routing's choice
+    request = _chat_request(conversation=conversation, settings=settings, text=text, model=profile)
+    prepared = chat_prepare(request=request, api_key=api_key, mode=Decision.Mode.DRY_RUN)
+    switch = model_stick(prepared=prepared, conversation=conversation) if conversation is not None else ""
+    decision = prepared.decision
+    chosen = decision.chosen_model.name if decision.chosen_model else ""
+    ranked = sorted(decision.candidates, key=lambda c: c["model"] != chosen)  # stable: the kept model first
+    return {"candidates": ranked[:3], "explanation": decision.explanation, "switch": switch,
+            "profile": decision.profile, "pinned": settings.get("pinned") or ""}
 
 
 def chat_turn_send(*, conversation: Conversation, api_key: ApiKey, text: str) -> Message:
@@ -177,6 +177,17 @@ def _bill_stopped(prepared: PreparedChat, answer: Message, model_name: str) -> N
                             output_tokens=estimate_tokens(answer.content))
         answer.model_name, answer.cost_usd, answer.saving_usd = llm.name, usage.cost_usd, usage.saving_usd
     decision_finish(prepared, llm, usage)
+
+
+def _chat_request(*, conversation: Conversation | None, settings: dict[str, Any], text: str, model: str) -> ChatRequest:
+    """A turn as the gateway takes it: the conversation's last messages (failed ones left out),
+    then `text`, on the conversation's preferences and constraints."""
+    earlier = (conversation.messages if conversation else Message.objects.none()).exclude(
+        status=Message.Status.ERROR).exclude(content="")
+    history = [{"role": m.role, "content": m.content} for m in earlier]
+    return ChatRequest(model=model, messages=[*history[-BROWSER_HISTORY:], {"role": "user", "content": text}],
+                       options={"preferences": settings.get("preferences") or None,
+                                "constraints": settings.get("constraints") or None})
 
 
 def _model_asked(settings: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -56,8 +57,7 @@ def chat(request: HtmxHttpRequest, pk: int | None = None) -> HttpResponse:
 def chat_stream_view(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The same turn as a plain post, answered as server-sent events: `conversation` (its URL),
     `delta` (text as generated), then `done` with the finished turn's HTML."""
-    raw = request.POST.get("conversation", "")
-    conversation = get_conversation_for_user(request.user, int(raw)) if raw.isdigit() else None
+    conversation = _posted_conversation(request)
     try:
         key = get_chat_key_for_user(request.user)
     except OptiRouteError as exc:
@@ -77,6 +77,7 @@ def chat_stream_view(request: HttpRequest) -> HttpResponse | StreamingHttpRespon
 @require_POST
 def chat_preview(request: HtmxHttpRequest) -> HttpResponse:
     """Which model would answer the message being typed, on the settings as they stand (dry run)."""
+    conversation = _posted_conversation(request)
     try:
         key = get_chat_key_for_user(request.user)
     except OptiRouteError as exc:
@@ -88,7 +89,7 @@ def chat_preview(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "routing/chat.html#preview", {})
     try:
         preview = chat_preview_make(api_key=key, text=form.cleaned_data["message"],
-                                    settings=form.conversation_settings())
+                                    settings=form.conversation_settings(), conversation=conversation)
     except OptiRouteError as exc:
         return render(request, "routing/chat.html#preview", {"problem": exc.message})
     return render(request, "routing/chat.html#preview", {"preview": preview})
@@ -102,6 +103,8 @@ def chat_rename(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         conversation.title = form.cleaned_data["title"]
         conversation.save(update_fields=["title", "updated_at"])
+    else:
+        messages.error(request, f"The conversation keeps its title: {' '.join(str(e) for e in form.errors['title'])}")
     return redirect("chat-conversation", pk=pk)
 
 
@@ -129,6 +132,12 @@ def _events(request: HttpRequest, conversation: Conversation, key: ApiKey, text:
     yield _sse("done", {"html": html, "status": answer.status})
 
 
+def _posted_conversation(request: HttpRequest) -> Conversation | None:
+    """The conversation a page's form names (none: a new one); another person's is "not found"."""
+    raw = request.POST.get("conversation", "")
+    return get_conversation_for_user(request.user, int(raw)) if raw.isdigit() else None
+
+
 def _sse(event: str, payload: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(payload)}\n\n"
 
@@ -151,7 +160,8 @@ def _problems(form: SettingsForm) -> str:
 
 
 def _page(user: Any, conversation: Conversation | None, form: ChatForm) -> dict[str, Any]:
-    messages = list(conversation.messages.all()) if conversation else []
-    return {"form": form, "conversation": conversation, "messages": messages,
+    # Not "messages": base.html shows Django's messages framework under that name.
+    turns = list(conversation.messages.all()) if conversation else []
+    return {"form": form, "conversation": conversation, "turns": turns,
             "conversations": Conversation.objects.for_user(user)[:50], "overridden": form.overridden(),
             "profiles_json": json.dumps(form.profiles)}

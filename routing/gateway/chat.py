@@ -44,8 +44,9 @@ class PreparedChat:
     api_key: ApiKey
 
 
-def chat_prepare(*, request: ChatRequest, api_key: ApiKey) -> PreparedChat:
-    """Decide which model answers (or check the one named), and the fallback chain."""
+def chat_prepare(*, request: ChatRequest, api_key: ApiKey, mode: str = Decision.Mode.CHAT) -> PreparedChat:
+    """Decide which model answers (or check the one named), and the fallback chain. The browser
+    chat's preview asks as a dry run (`mode`): the same decision, without exploration's draw."""
     cohort = api_key.cohort
     options = dict(request.options or {})
     constraints = dict(options.get("constraints") or {})
@@ -61,7 +62,7 @@ def chat_prepare(*, request: ChatRequest, api_key: ApiKey) -> PreparedChat:
             text=said.latest, context=said.context, tokens=said.tokens,
             profile=None if profile == "auto" else profile, preferences=options.get("preferences"),
             constraints=constraints, cohort=cohort, api_key=api_key, strategy=options.get("strategy"),
-            mode=Decision.Mode.CHAT, output_tokens=request.max_tokens or options.get("max_output_tokens"),
+            mode=mode, output_tokens=request.max_tokens or options.get("max_output_tokens"),
             unavailable=breaker.open_circuits(snapshots.get().models), save=False)
         chain = chain_build(routed.ranking, allow_escalation=bool(options.get("allow_escalation")))
         if not chain.models and all(c.llm.provider.kind == Provider.Kind.EVALUATION for c in routed.ranking):

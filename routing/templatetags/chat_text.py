@@ -22,6 +22,8 @@ def usd(value: float | None) -> str:
         return "–"
     if value == 0:
         return "$0"
+    if value < 0:
+        return "-" + usd(-value)
     if abs(value) >= 1:
         return f"${value:,.2f}"
     if abs(value) < 0.000001:

@@ -30,7 +30,11 @@
     return rest;
   }
 
-  function listConversation(data) {  // a new conversation joins the list at the top
+  function listConversation(data) {  // a new conversation joins the list at the top, and names the page
+    const heading = document.querySelector(".chat-main > h1");
+    if (heading) heading.textContent = data.title;
+    document.querySelectorAll(".chat-main > .hint").forEach(function (node) { node.remove(); });
+    document.title = data.title + " · Chat · OptiRoute";
     const items = document.querySelector(".chat-list ul");
     if (!items) return;
     items.querySelectorAll(".hint").forEach(function (node) { node.remove(); });
@@ -90,7 +94,13 @@
       }
     } catch (error) {
       if (error.name !== "AbortError") answer.append(el("p", "notice error", "The connection broke: " + error.message));
-      else answer.append(el("p", "notice", "Stopped. Reload to see the partial answer as kept."));
+      else {  // the server keeps what was generated, marked partial, and bills it once
+        waiting.remove();
+        answer.classList.add("status-partial");
+        answer.append(el("p", "notice stopped", text.textContent
+          ? "Stopped: the answer so far is kept in this conversation, marked as partial."
+          : "Stopped before the first words."));
+      }
     } finally {
       answer.removeAttribute("aria-busy");
       running = null;
@@ -146,6 +156,11 @@
     const select = form.querySelector("select[name=pinned]");
     select.value = pin.dataset.pin;
     select.dispatchEvent(new Event("change", {bubbles: true}));
+  });
+  // A refused rating says why in its place (htmx leaves error answers unswapped by default).
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    const status = event.detail.xhr.status;
+    if (status >= 400 && status < 500 && event.detail.target.closest(".rate")) event.detail.shouldSwap = true;
   });
   stop.addEventListener("click", function () { if (running) running.abort(); });
   textarea.addEventListener("keydown", function (event) {

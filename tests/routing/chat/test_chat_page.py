@@ -69,7 +69,8 @@ def test_a_conversation_survives_a_reload_with_each_answers_facts(provider, clie
     page = client.get("/chat/").content.decode()
     assert "Say hello to the team." in page and f"/chat/c/{conversation.pk}/" in page
     html = client.get(f"/chat/c/{conversation.pk}/").content.decode()
-    assert "fake-ok" in html and "Why this model" in html and "good answer" in html
+    assert "fake-ok" in html and "Why this model" in html and "Good<span class=\"visually-hidden\"> answer" in html
+    assert "Message object" not in html and 'class="messages" role="status"' not in html  # no stray notices
 
 
 def test_answers_are_markdown_made_safe():
@@ -84,6 +85,9 @@ def test_conversations_can_be_renamed_and_deleted(provider, client, member):
     send(client, "Say hello to the team.")
     conversation = Conversation.objects.get()
     client.post(f"/chat/c/{conversation.pk}/rename/", {"title": "Greetings"})
+    assert Conversation.objects.get().title == "Greetings"
+    page = client.post(f"/chat/c/{conversation.pk}/rename/", {"title": "  "}, follow=True).content.decode()
+    assert "The conversation keeps its title: This field is required." in page
     assert Conversation.objects.get().title == "Greetings"
     assert client.post(f"/chat/c/{conversation.pk}/delete/")["Location"] == "/chat/"
     assert not Conversation.objects.exists() and not Message.objects.exists()
@@ -123,13 +127,17 @@ def test_a_rating_from_the_page_is_stored(provider, client, member):
     send(client, "Say hello to the team.")
     decision = Decision.objects.get()
     response = client.post(f"/chat/feedback/{decision.pk}/down/", HTTP_HX_REQUEST="true")
-    assert response.status_code == 200 and "noted" in response.content.decode()
+    assert response.status_code == 200 and "You rated this answer bad" in response.content.decode()
     assert Feedback.objects.get().rating == -1
     # Without JavaScript the rating form posts the page, and lands back on the conversation.
     back = f"/chat/c/{Conversation.objects.get().pk}/"
     assert client.post(f"/chat/feedback/{decision.pk}/up/", {"next": back})["Location"] == back
     assert client.post(f"/chat/feedback/{decision.pk}/up/", {"next": "https://evil.example/"})["Location"] == "/chat/"
     assert Feedback.objects.get().rating == 1
+    Decision.objects.update(answered_by=None)  # a refusal says why, in place of the thumbs
+    response = client.post(f"/chat/feedback/{decision.pk}/down/", HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 409 and "only an answered chat completion" in html and 'id="rate-up-' in html
 
 
 def test_a_second_rating_with_a_comment_changes_the_first(provider, client, member):
@@ -138,10 +146,13 @@ def test_a_second_rating_with_a_comment_changes_the_first(provider, client, memb
     client.post(f"/chat/feedback/{decision.pk}/down/", {"comment": "too short"}, HTTP_HX_REQUEST="true")
     response = client.post(f"/chat/feedback/{decision.pk}/up/", {"comment": "  fine after all "},
                            HTTP_HX_REQUEST="true")
-    assert "rated good" in response.content.decode()
+    assert "You rated this answer good, with a comment" in response.content.decode()
     feedback = Feedback.objects.get()
     assert (feedback.rating, feedback.comment) == (1, "fine after all")
     html = client.get(f"/chat/c/{Conversation.objects.get().pk}/").content.decode()
+    # After a reload the thumbs show the rating and its comment as they stand.
+    assert f'id="rate-up-{decision.pk}" class="thumb chosen"' in html and html.count('aria-pressed="true"') == 1
+    assert 'value="fine after all"' in html and "You rated this answer good" in html
     assert 'name="comment"' in html and "vendor/lucide" not in html  # icons come by the stylesheet
     assert "\U0001f44d" not in html and "\U0001f44e" not in html
 

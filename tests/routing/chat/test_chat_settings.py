@@ -30,6 +30,10 @@ def preview(client, **data):
     return client.post("/chat/preview/", form(**data)).content.decode()
 
 
+def switch_margin(value):
+    Cohort.objects.filter(name="default").update(chat_switch_margin=value)
+
+
 def first_in_preview(html):
     return html.split('class="candidate first" data-model="')[1].split('"')[0]
 
@@ -85,18 +89,37 @@ def test_the_conversation_sticks_to_its_model_within_the_cohorts_margin(strong_a
     client.post("/chat/", form())
     conversation = Conversation.objects.get()
     # A slight nudge toward cost: routing alone would now pick cheap, but not by the margin.
-    cohort = Cohort.objects.get(name="default")
-    cohort.chat_switch_margin = 0.5
-    cohort.save()
+    switch_margin(0.5)
     client.post(f"/chat/c/{conversation.pk}/", form(cost=1.0))
     last = conversation.messages.last()
     assert last.model_name == "strong" and "Kept strong" in Decision.objects.order_by("-created_at")[0].explanation
-    cohort.chat_switch_margin = 0.0
-    cohort.save()
+    switch_margin(0.0)
     client.post(f"/chat/c/{conversation.pk}/", form(cost=1.0))
     last = conversation.messages.last()
     assert last.model_name == "cheap" and last.meta["switch"].startswith("Switched from strong to cheap")
     assert "Switched from strong to cheap" in client.get(f"/chat/c/{conversation.pk}/").content.decode()
+
+
+def test_the_preview_routes_as_the_conversations_next_message_would(strong_and_cheap, client, member):
+    client.post("/chat/", form())
+    conversation = Conversation.objects.get()
+    switch_margin(0.5)
+    # Routing alone would now pick cheap; in this conversation strong keeps the next message.
+    assert first_in_preview(preview(client, cost=1.0)) == "cheap"
+    html = preview(client, cost=1.0, conversation=conversation.pk)
+    assert first_in_preview(html) == "strong" and "Kept strong from the previous turn" in html
+    switch_margin(0.0)
+    html = preview(client, cost=1.0, conversation=conversation.pk)
+    assert first_in_preview(html) == "cheap" and "Switched from strong to cheap" in html
+    assert Decision.objects.count() == 1  # previews are not stored
+    client.post(f"/chat/c/{conversation.pk}/", form(cost=1.0))
+    assert conversation.messages.last().model_name == "cheap"  # as the preview said
+
+
+def test_the_preview_of_another_persons_conversation_is_not_found(strong_and_cheap, client, member):
+    other = get_user_model().objects.create_user("eve", password="pw-eve-123")
+    conversation = Conversation.objects.create(user=other, title="Eve's")
+    assert client.post("/chat/preview/", form(conversation=conversation.pk)).status_code == 404
 
 
 def test_every_slider_is_labelled_with_its_value(strong_and_cheap, client, member):

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 
 from routing.access.keys import get_chat_key_for_user
 from routing.chat.services import chat_turn_prepare, chat_turn_stream, conversation_start
-from routing.models import Conversation, Message, Usage
+from routing.models import Conversation, Decision, Message, Usage
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +53,7 @@ def test_a_stopped_stream_keeps_the_partial_answer_and_bills_it_once(fake_provid
     stream.close()  # the reader went away
     kept = conversation.messages.get(role="assistant")
     assert kept.status == Message.Status.PARTIAL and kept.content == first and kept.model_name == "fake-ok"
+    assert kept.meta["explanation"] == Decision.objects.get().explanation  # its reasons, as a finished one
     usage = Usage.objects.get()
     assert usage.decision_id == kept.decision_id and kept.cost_usd == usage.cost_usd
 
