@@ -56,10 +56,22 @@ class Cohort(models.Model):
     shares_feedback = models.BooleanField(default=False, help_text="This cohort's feedback changes every cohort's routing")
     # In a browser conversation, the model of the previous turn answers again unless the new
     # choice's utility beats its by more than this (routing.chat.services); empty: 0.05.
+    class Retention(models.TextChoices):
+        KEEP = "keep", "keep"
+        HASH = "hash", "keep only a hash"
+        DROP = "drop", "drop"
+
+    prompt_retention = models.CharField(
+        max_length=8, choices=Retention.choices, default=Retention.KEEP,
+        help_text="What happens to prompts and answers (conversations, batches) and request embeddings "
+                  "(decisions) after retention_days")
+    retention_days = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
     requests_per_minute = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Requests a minute over all the cohort's keys; empty: the default limit")
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Requests a minute over all the cohort's keys; empty: the default limit")
     tokens_per_minute = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Tokens a minute over all the cohort's keys; empty: the default limit")
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Tokens a minute over all the cohort's keys; empty: the default limit")
     chat_switch_margin = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="utility margin (0..1) a new model needs to take over a browser conversation from the "
@@ -97,9 +109,10 @@ class ApiKey(models.Model):
     hashed = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    requests_per_minute = models.PositiveIntegerField(null=True, blank=True,
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)],
                                                       help_text="Empty: the default limit")
-    tokens_per_minute = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the default limit")
+    tokens_per_minute = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)],
+                                                    help_text="Empty: the default limit")
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -288,6 +301,9 @@ class Batch(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)  # last (re)start of the run: the rate's origin
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    # When the cohort's prompt retention removed the rows' text (kept as hashes, or dropped).
+    prompts_removed_at = models.DateTimeField(null=True, blank=True)
+
     def __str__(self) -> str:
         return f"batch {self.pk} ({self.status})"
 
@@ -379,6 +395,8 @@ class Message(models.Model):
     saving_usd = models.FloatField(null=True, blank=True)
     latency_ms = models.FloatField(null=True, blank=True)
     meta = models.JSONField(default=dict, blank=True)  # reasons, notices, the error, a switch's reason
+    # When the cohort's prompt retention removed the text (its SHA-256 kept in meta, or dropped).
+    removed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

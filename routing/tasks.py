@@ -46,3 +46,10 @@ def evaluation_run_task(run_id: int) -> None:
     from routing.evaluation.services import evaluation_run_execute
 
     evaluation_run_execute(run_id=run_id)
+
+
+@shared_task
+def prompt_retention_task() -> None:
+    from routing.retention import prompt_retention_apply
+
+    prompt_retention_apply()

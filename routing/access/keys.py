@@ -10,11 +10,14 @@ from optiroute.api_errors import OptiRouteError
 from routing.models import ApiKey, Cohort
 
 
-def api_key_create(*, cohort_name: str | None, label: str = "") -> tuple[ApiKey, str]:
+def api_key_create(*, cohort_name: str | None, label: str = "", requests_per_minute: int | None = None,
+                   tokens_per_minute: int | None = None) -> tuple[ApiKey, str]:
+    """A new key of the cohort (its own rate limits, if given); the raw key is returned once, only its hash kept."""
     cohort = cohort_get(cohort_name)
     raw = ApiKey.generate()
     with transaction.atomic():
-        key = ApiKey.objects.create(cohort=cohort, label=label, hint=raw[:8], hashed=ApiKey.hash(raw))
+        key = ApiKey.objects.create(cohort=cohort, label=label, hint=raw[:8], hashed=ApiKey.hash(raw),
+                                    requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute)
     return key, raw
 
 

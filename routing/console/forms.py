@@ -52,15 +52,32 @@ class CohortForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = Cohort
-        fields = ["name", "default_profile", "allowed_models", "baseline_model", "monthly_budget_usd", "members"]
-        labels = {"monthly_budget_usd": "Monthly budget (USD)"}
-        help_texts = {"monthly_budget_usd": "Empty: no budget. Calls are refused once it is spent."}
+        fields = ["name", "default_profile", "allowed_models", "baseline_model", "monthly_budget_usd",
+                  "requests_per_minute", "tokens_per_minute", "prompt_retention", "retention_days", "members"]
+        labels = {"monthly_budget_usd": "Monthly budget (USD)", "requests_per_minute": "Requests a minute",
+                  "tokens_per_minute": "Tokens a minute", "prompt_retention": "Prompts and answers",
+                  "retention_days": "Retention (days)"}
+        help_texts = {"monthly_budget_usd": "Empty: no budget. Calls are refused once it is spent.",
+                      "requests_per_minute": "Over all the cohort's keys; over it, calls get 429. "
+                                             "Empty: the deployment's default (OPTIROUTE_RATE_LIMIT_DEFAULT).",
+                      "tokens_per_minute": "Prompt and answer tokens over all the cohort's keys. Empty: the default.",
+                      "prompt_retention": "After the retention period: keep, keep only a hash, or drop the text "
+                                          "of conversations and batches (and the embedding of decisions).",
+                      "retention_days": "Checked every hour."}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for name in ("prompt_retention", "retention_days"):  # a form without them keeps what is set
+            self.fields[name].required = False
         for key in CONSTRAINT_FIELDS:
             if key in self.instance.constraints:
                 self.initial[key] = self.instance.constraints[key]
+
+    def clean_prompt_retention(self) -> str:
+        return str(self.cleaned_data.get("prompt_retention") or self.instance.prompt_retention)
+
+    def clean_retention_days(self) -> int:
+        return int(self.cleaned_data.get("retention_days") or self.instance.retention_days)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -283,3 +300,11 @@ class CompareForm(forms.Form):
         if len(runs) != 2:
             raise forms.ValidationError(f"Tick exactly two reports to compare ({len(runs)} ticked).")
         return runs
+
+
+class KeyForm(forms.Form):
+    """A new API key of a cohort: its label and, if it has its own, its rate limits."""
+
+    label = forms.CharField(required=False, max_length=200, strip=True)
+    requests_per_minute = forms.IntegerField(required=False, min_value=1, label="Requests a minute")
+    tokens_per_minute = forms.IntegerField(required=False, min_value=1, label="Tokens a minute")

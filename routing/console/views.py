@@ -29,6 +29,7 @@ from routing.console.forms import (
     CompareForm,
     DecisionFilterForm,
     EvaluationDatasetForm,
+    KeyForm,
     OverviewForm,
     ProfileForm,
 )
@@ -134,7 +135,11 @@ def cohort_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def cohort_key_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     cohort = get_cohort_for_user(request.user, pk)
-    key, raw = api_key_create(cohort_name=cohort.name, label=request.POST.get("label", "").strip()[:200])
+    form = KeyForm(request.POST)
+    if not form.is_valid():
+        context = _cohort_context(CohortForm(instance=cohort), cohort) | {"key_errors": form.errors}
+        return render(request, "console/cohort.html", context, status=400)
+    key, raw = api_key_create(cohort_name=cohort.name, **form.cleaned_data)
     # The raw key exists only in this response: it is shown once and never stored.
     context = _cohort_context(CohortForm(instance=cohort), cohort) | {"new_key": key, "new_raw_key": raw}
     return render(request, "console/cohort.html", context, status=201)

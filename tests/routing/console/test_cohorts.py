@@ -91,3 +91,27 @@ def test_a_key_is_shown_once_and_revoking_it_shuts_the_api(client: Any, engineer
     assert revoked.status_code == 302
     refused = bearer_client(raw).get("/v1/models")
     assert refused.status_code == 401 and refused.json()["error"]["message"]
+
+
+def test_it_sets_rate_limits_and_prompt_retention(client: Any, engineer: Any, models: dict[str, LLM]) -> None:
+    response = client.post("/console/cohorts/new/", cohort_form(
+        models, requests_per_minute="120", tokens_per_minute="50000", prompt_retention="hash", retention_days="14"))
+    assert response.status_code == 302
+    cohort = Cohort.objects.get(name="search")
+    assert (cohort.requests_per_minute, cohort.tokens_per_minute) == (120, 50000)
+    assert (cohort.prompt_retention, cohort.retention_days) == ("hash", 14)
+    refused = client.post("/console/cohorts/new/", cohort_form(models, name="other", requests_per_minute="0",
+                                                               prompt_retention="forever"))
+    assert refused.status_code == 400 and not Cohort.objects.filter(name="other").exists()
+    errors = refused.context["form"].errors
+    assert "requests_per_minute" in errors and "prompt_retention" in errors
+
+
+def test_a_key_gets_its_own_rate_limit_or_a_clear_refusal(client: Any, engineer: Any) -> None:
+    cohort = Cohort.objects.create(name="search")
+    created = client.post(f"/console/cohorts/{cohort.pk}/keys/", {"label": "batch jobs", "requests_per_minute": "30"})
+    assert created.status_code == 201
+    assert ApiKey.objects.get(cohort=cohort).requests_per_minute == 30
+    refused = client.post(f"/console/cohorts/{cohort.pk}/keys/", {"label": "x", "tokens_per_minute": "-5"})
+    assert refused.status_code == 400 and "Tokens_per_minute" in refused.content.decode()
+    assert ApiKey.objects.filter(cohort=cohort).count() == 1
