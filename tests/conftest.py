@@ -168,11 +168,21 @@ def wait_for_idle_worker(broker_url: str) -> None:
     queue = redis.Redis.from_url(broker_url)
 
     def idle() -> bool:
-        active = app.control.inspect(timeout=1.0).active() or {}
+        active = app.control.inspect(timeout=1.0, limit=1).active() or {}
         return queue.llen("celery") == 0 and not any(active.values())
 
     wait_until(idle)
     wait_until(idle)  # twice: a task may have queued another as it finished
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After a test that ran the worker, and before its database is cleaned: until the worker has
+    run what the test queued (an import queues retraining), so nothing lands in a later test."""
+    yield
+    url = getattr(item, "funcargs", {}).get("celery_worker")
+    if url:
+        wait_for_idle_worker(url)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 120.0) -> None:

@@ -98,7 +98,8 @@ def test_the_admin_shows_the_error_and_saves_nothing(staff):
 def test_the_admin_saves_valid_constraints(staff):
     cohort = Cohort.objects.create(name="research")
     response = staff.client.post(f"/admin/routing/cohort/{cohort.pk}/change/", {
-        "name": "research", "constraints": '{"max_cost_usd": 0.5, "licenses": ["mit"]}', "_save": "Save"})
+        "name": "research", "constraints": '{"max_cost_usd": 0.5, "licenses": ["mit"]}',
+        "prompt_retention": "keep", "retention_days": "30", "_save": "Save"})  # as the form shows them
     assert response.status_code == 302
     cohort.refresh_from_db()
     assert cohort.constraints == {"max_cost_usd": 0.5, "licenses": ["mit"]}
