@@ -46,16 +46,18 @@ def decision_make(*, text: str, context: str = "", tokens: int | None = None, pr
                   preferences: dict[str, float] | None = None, constraints: dict[str, Any] | None = None,
                   cohort: Cohort | None = None, api_key: ApiKey | None = None, user: Any = None,
                   strategy: str | None = None, mode: str = Decision.Mode.DRY_RUN, output_tokens: int | None = None,
-                  unavailable: frozenset[int] = frozenset(), save: bool = True) -> Routed:
+                  unavailable: frozenset[int] = frozenset(), save: bool = True,
+                  dataset_ids: tuple[int, ...] | None = None) -> Routed:
     """Route one request: `text`, or a conversation's latest message with its `context` and `tokens`
     (routing.analysis.text.routing_text). With save=False the caller records the decision, with
-    what happened next (the gateway adds the calls it made)."""
+    what happened next (the gateway adds the calls it made). `dataset_ids` scopes the evidence as
+    the evaluation harness does (the feedback replay); None reads what the cohort may see."""
     started = time.perf_counter()
     strategy_impl = strategy_get(strategy)
     profile_name, weights = preferences_resolve(profile=profile, overrides=preferences, cohort=cohort)
     request, analysis = request_build(
         text=text, context=context, tokens=tokens, constraints=constraints_for(constraints, cohort),
-        cohort=cohort, output_tokens=output_tokens, unavailable=unavailable)
+        cohort=cohort, dataset_ids=dataset_ids, output_tokens=output_tokens, unavailable=unavailable)
     analysed = time.perf_counter()
     estimates = estimates_for(request, snapshots.get(), strategy_impl)
     estimated = time.perf_counter()
