@@ -97,6 +97,7 @@ def request_build(*, text: str, context: str = "", tokens: int | None = None,
         task_confidence=analysis.task_confidence, domain=analysis.domain, domain_confidence=analysis.domain_confidence,
         constraints=constraints or Constraints(), pool=pool, dataset_ids=dataset_ids,
         searched_ids=dataset_ids if dataset_ids is not None else snapshot.visible_datasets(cohort.pk if cohort else None),
+        own_field_ids=snapshot.own_field_datasets(cohort.pk) if cohort else (),
         output_tokens=output_tokens or DEFAULT_OUTPUT_TOKENS, unavailable=unavailable)
     return request, analysis
 

@@ -13,8 +13,9 @@ from routing.learning.quality import KNN, PRIOR_STRENGTH, neighbour_estimate
 
 
 def evidence_scopes(request: Request) -> tuple[int | None, ...]:
-    """The datasets whose evidence this request may read (None: every dataset)."""
-    return request.dataset_ids if request.dataset_ids is not None else (None,)
+    """The datasets whose evidence this request may read (None: every dataset shared with all,
+    beside the cohort's own feedback)."""
+    return request.dataset_ids if request.dataset_ids is not None else (None, *request.own_field_ids)
 
 
 def prior_for(llm_id: int, task_type: str, request: Request, snapshot: Snapshot) -> Prior:
