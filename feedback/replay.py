@@ -27,6 +27,7 @@ model, task type and domain would duplicate those profiles.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +88,7 @@ def replay_feedback(*, dataset_name: str, start_share: float = 0.1, rounds: int 
                               "rater_cap": settings.FEEDBACK_RATER_CAP, "rounds": []}
     full = curve(dataset=replay.dataset, evidence_ids=(replay.dataset.pk,))
     report["full_evidence"] = {"aiq": full["aiq"], "quality_at_half_cost": full["quality_at_half_cost"]}
+    say(f"{time.strftime('%H:%M:%S')} full evidence: {report['full_evidence']}")
     rng = random.Random(seed)
     feedback = explored = 0
     for number in range(rounds + 1):
@@ -99,7 +101,7 @@ def replay_feedback(*, dataset_name: str, start_share: float = 0.1, rounds: int 
             "quality_at_half_cost": scored["quality_at_half_cost"],
             "explored_share": round(explored / len(replay.traffic), 4) if number else 0.0,
             "field_evidence": replay.field.prompts.count()})
-        say(f"round {number}: {report['rounds'][-1]}")
+        say(f"{time.strftime('%H:%M:%S')} round {number}: {report['rounds'][-1]}")
     return report
 
 

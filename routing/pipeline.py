@@ -119,9 +119,19 @@ def estimates_for(request: Request, snapshot: Snapshot, strategy: Strategy) -> E
 
 def evidence_gather(request: Request) -> list[tuple[int, float]]:
     """The nearest evaluated (train) prompts to the request, in its evidence scope (never another
-    cohort's own field evidence)."""
+    cohort's own field evidence), most similar first.
+
+    Feedback (field evidence) is searched apart and added: each rated answer speaks for one model
+    only, and in one search with the evaluations it pushed out evaluated prompts that speak for
+    every model; the feedback replay lost AIQ after its first round that way (README: Feedback
+    replay)."""
     scope = request.dataset_ids if request.dataset_ids is not None else request.searched_ids
-    return Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, scope)
+    evaluated, field = snapshots.get().split_field(scope)
+    found = Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, evaluated) if evaluated != () else []
+    if field:
+        found = sorted(found + Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, field),
+                       key=lambda neighbour: -neighbour[1])
+    return found
 
 
 def strategy_get(name: str | None) -> Strategy:

@@ -79,6 +79,17 @@ class Snapshot:
         visible = [ds for ds in self.dataset_models if ds not in hidden]
         return tuple(sorted(visible + [ds for ds, audience in self.audiences.items() if audience == mine]))
 
+    def split_field(self, scope: tuple[int, ...] | None) -> tuple[tuple[int, ...] | None, tuple[int, ...]]:
+        """A search scope (None: every dataset but other cohorts' own field evidence) as its
+        evaluated datasets (None: all of them) and its field datasets."""
+        if scope is None:
+            shared = tuple(sorted(ds for ds in self.field_datasets if ds not in self.audiences))
+            if not shared:
+                return None, ()
+            return tuple(sorted(ds for ds in self.dataset_models if ds not in self.field_datasets)), shared
+        return (tuple(ds for ds in scope if ds not in self.field_datasets),
+                tuple(ds for ds in scope if ds in self.field_datasets))
+
     def own_field_datasets(self, cohort_id: int | None) -> tuple[int, ...]:
         """The field evidence kept to this cohort: read with every dataset (None) by its requests."""
         mine = f"cohort:{cohort_id}"

@@ -37,7 +37,9 @@ class KnnStrategy:
                           dtype=np.float32)
         estimate, total = neighbour_estimate(scores, sims, priors, **KNN)
         estimator = estimators.get()
-        share = estimator.shrinkage_for(request.dataset_ids) if estimator else 1.0
+        # Fitted on evaluations: how far their neighbours predict. Field evidence in the scope
+        # does not change which factor applies (it is searched apart: pipeline.evidence_gather).
+        share = estimator.shrinkage_for(snapshot.split_field(request.dataset_ids)[0]) if estimator else 1.0
         quality = priors + share * (estimate - priors)
         confidence = share * total / (total + PRIOR_STRENGTH)
         counts = (~np.isnan(scores)).sum(axis=0)
