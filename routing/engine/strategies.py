@@ -35,7 +35,8 @@ class KnnStrategy:
         sims = np.array([sim for _, sim in neighbours], dtype=np.float32)
         priors = np.array([prior_for(llm.id, request.task_type, request, snapshot).quality for llm in models],
                           dtype=np.float32)
-        estimate, total = neighbour_estimate(scores, sims, priors, **KNN)
+        evaluated = np.array([pid not in snapshot.evidence.field_rows for pid, _ in neighbours], dtype=bool)
+        estimate, total = neighbour_estimate(scores, sims, priors, reference=evaluated, **KNN)
         estimator = estimators.get()
         # Fitted on evaluations: how far their neighbours predict. Field evidence in the scope
         # does not change which factor applies (it is searched apart: pipeline.evidence_gather).
