@@ -26,14 +26,15 @@ class Command(BaseCommand):
         parser.add_argument("--plot", type=Path, help="a PNG of the curve (default: beside --out)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            report = replay_feedback(dataset_name=options["dataset"], start_share=options["start_share"],
-                                     rounds=options["rounds"], seed=options["seed"],
-                                     exploration=options["exploration"], progress=self.stdout.write)
-        except OptiRouteError as exc:
-            raise CommandError(exc.message) from exc
         out: Path = options["out"]
         out.parent.mkdir(parents=True, exist_ok=True)
+        try:  # the report so far is written after each round, so a long replay shows its progress
+            report = replay_feedback(dataset_name=options["dataset"], start_share=options["start_share"],
+                                     rounds=options["rounds"], seed=options["seed"],
+                                     exploration=options["exploration"], progress=self.stdout.write,
+                                     checkpoint=lambda so_far: out.write_text(json.dumps(so_far, indent=2)))
+        except OptiRouteError as exc:
+            raise CommandError(exc.message) from exc
         out.write_text(json.dumps(report, indent=2))
         plot = options["plot"] or out.with_suffix(".png")
         plot.parent.mkdir(parents=True, exist_ok=True)
