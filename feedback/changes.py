@@ -8,9 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone
 
 from feedback.models import Feedback
 from registry.models import FIELD_FORMAT, ModelProfile
+from routing.models import Decision
+
+RANGES_DAYS = (1, 7, 30, 90)  # the time ranges the page offers for the explored share
 
 
 @dataclass
@@ -63,3 +68,22 @@ def _pooled(means: dict[tuple[int, str, bool], list[tuple[float, int]]], llm_id:
     items = means[(llm_id, task_type, False)] + (means[(llm_id, task_type, True)] if field_too else [])
     total = sum(n for _, n in items)
     return sum(m * n for m, n in items) / total if total else None
+
+
+@dataclass
+class Exploration:
+    days: int
+    answered: int  # answered requests in the range
+    explored: int  # of which routed on a drawn quality (routing.engine.exploration)
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.explored / self.answered, 1) if self.answered else None
+
+
+def exploration_summary(*, days: int) -> Exploration:
+    """The share of live traffic (answered requests) that explored over the last `days` days."""
+    counts = Decision.objects.filter(created_at__gte=timezone.now() - timedelta(days=days),
+                                     answered_by__isnull=False).aggregate(
+        answered=Count("pk"), explored=Count("pk", filter=Q(explored=True)))
+    return Exploration(days, counts["answered"], counts["explored"])

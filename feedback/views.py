@@ -9,12 +9,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from feedback.changes import feedback_changes
+from feedback.changes import RANGES_DAYS, exploration_summary, feedback_changes
 from feedback.models import Feedback
 from feedback.services import feedback_record, feedback_reset
 from optiroute.api_errors import OptiRouteError
@@ -44,7 +44,12 @@ def chat_feedback(request: HttpRequest, decision_id: uuid.UUID, rating: str) -> 
 
 @staff_member_required
 def feedback_console(request: HttpRequest) -> HttpResponse:
-    return render(request, "feedback/changes.html", {"changes": feedback_changes(), "cap": settings.FEEDBACK_RATER_CAP})
+    days = request.GET.get("days", "7")
+    if days not in {str(d) for d in RANGES_DAYS}:
+        return HttpResponseBadRequest(f"days must be one of {', '.join(map(str, RANGES_DAYS))}")
+    return render(request, "feedback/changes.html", {
+        "changes": feedback_changes(), "cap": settings.FEEDBACK_RATER_CAP, "ranges": RANGES_DAYS,
+        "exploration": exploration_summary(days=int(days)), "exploration_setting": settings.EXPLORATION_SHARE})
 
 
 @staff_member_required

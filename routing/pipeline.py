@@ -48,17 +48,19 @@ def decision_make(*, text: str, context: str = "", tokens: int | None = None, pr
                   preferences: dict[str, float] | None = None, constraints: dict[str, Any] | None = None,
                   cohort: Cohort | None = None, api_key: ApiKey | None = None, user: Any = None,
                   strategy: str | None = None, mode: str = Decision.Mode.DRY_RUN, output_tokens: int | None = None,
-                  unavailable: frozenset[int] = frozenset(), save: bool = True) -> Routed:
+                  unavailable: frozenset[int] = frozenset(), save: bool = True,
+                  dataset_ids: tuple[int, ...] | None = None) -> Routed:
     """Route one request: `text`, or a conversation's latest message with its `context` and `tokens`
     (routing.analysis.text.routing_text). With save=False the caller records the decision, with
-    what happened next (the gateway adds the calls it made)."""
+    what happened next (the gateway adds the calls it made). `dataset_ids` scopes the evidence as
+    the evaluation harness does (the feedback replay); None reads what the cohort may see."""
     started = time.perf_counter()
     strategy_impl = strategy_get(strategy)
     profile_name, weights = preferences_resolve(profile=profile, overrides=preferences, cohort=cohort)
     with span("routing.analysis"):
         request, analysis = request_build(
             text=text, context=context, tokens=tokens, constraints=constraints_for(constraints, cohort),
-            cohort=cohort, output_tokens=output_tokens, unavailable=unavailable)
+            cohort=cohort, dataset_ids=dataset_ids, output_tokens=output_tokens, unavailable=unavailable)
     analysed = time.perf_counter()
     with span("routing.evidence", strategy=strategy_impl.name):
         estimates = estimates_for(request, snapshots.get(), strategy_impl)
@@ -101,6 +103,7 @@ def request_build(*, text: str, context: str = "", tokens: int | None = None,
         task_confidence=analysis.task_confidence, domain=analysis.domain, domain_confidence=analysis.domain_confidence,
         constraints=constraints or Constraints(), pool=pool, dataset_ids=dataset_ids,
         searched_ids=dataset_ids if dataset_ids is not None else snapshot.visible_datasets(cohort.pk if cohort else None),
+        own_field_ids=snapshot.own_field_datasets(cohort.pk) if cohort else (),
         output_tokens=output_tokens or DEFAULT_OUTPUT_TOKENS, unavailable=unavailable)
     return request, analysis
 
@@ -122,9 +125,19 @@ def estimates_for(request: Request, snapshot: Snapshot, strategy: Strategy) -> E
 
 def evidence_gather(request: Request) -> list[tuple[int, float]]:
     """The nearest evaluated (train) prompts to the request, in its evidence scope (never another
-    cohort's own field evidence)."""
+    cohort's own field evidence), most similar first.
+
+    Feedback (field evidence) is searched apart and added: each rated answer speaks for one model
+    only, and in one search with the evaluations it pushed out evaluated prompts that speak for
+    every model; the feedback replay lost AIQ after its first round that way (README: Feedback
+    replay)."""
     scope = request.dataset_ids if request.dataset_ids is not None else request.searched_ids
-    return Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, scope)
+    evaluated, field = snapshots.get().split_field(scope)
+    found = Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, evaluated) if evaluated != () else []
+    if field:
+        found = sorted(found + Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, field),
+                       key=lambda neighbour: -neighbour[1])
+    return found
 
 
 def strategy_get(name: str | None) -> Strategy:

@@ -8,6 +8,8 @@ estimates.
 
 from __future__ import annotations
 
+import numpy as np
+
 from registry.models import DECLARED_METRICS, LLM
 from routing.engine.costs import expected_latency_ms, neighbour_costs, typical_cost
 from routing.engine.request import NEIGHBOURS_RECORDED, Candidate, Estimates, Request, RoutingError, Strategy
@@ -71,6 +73,7 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candid
             raise RoutingError("no evaluated model fits and every generalist model breaks a hard constraint",
                                details={"excluded": excluded})
     costs = neighbour_costs(candidates, request, snapshot, neighbours)
+    from_feedback = feedback_neighbours(request, snapshot, candidates, neighbours)
     chosen_ids = {m.id for m in qualified}
     for llm in candidates:
         quality, confidence, count = qualities[llm.id]
@@ -78,6 +81,19 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candid
         candidate = Candidate(
             llm=llm, quality=quality, confidence=confidence, evidence_n=count, prior=prior.quality,
             prior_source=prior.source, cost_usd=costs[llm.id], typical_cost_usd=typical_cost(llm, request, snapshot),
-            latency_ms=expected_latency_ms(llm, request.output_tokens), declared=declared_metrics(llm, snapshot))
+            latency_ms=expected_latency_ms(llm, request.output_tokens), declared=declared_metrics(llm, snapshot),
+            feedback_n=from_feedback[llm.id],
+            feedback_prior_n=snapshot.field_prior_n(llm.id, request.task_type, evidence_scopes(request)))
         (estimates.candidates if llm.id in chosen_ids else estimates.reserve).append(candidate)
     return estimates
+
+
+def feedback_neighbours(request: Request, snapshot: Snapshot, models: list[LLM],
+                        neighbours: list[tuple[int, float]]) -> dict[int, int]:
+    """Per model, how many of the neighbours are rated answers of it (field evidence)."""
+    field = [i for i, (pid, _) in enumerate(neighbours) if pid in snapshot.evidence.field_rows]
+    if not field:
+        return {llm.id: 0 for llm in models}
+    scores, _ = request.neighbourhood(snapshot, neighbours, models)
+    counts = (~np.isnan(scores[field])).sum(axis=0)
+    return {llm.id: int(n) for llm, n in zip(models, counts.tolist(), strict=True)}

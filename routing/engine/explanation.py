@@ -16,6 +16,9 @@ def explain(chosen: Candidate, ranking: list[Candidate], weights: dict[str, floa
             f"complexity {analysis['complexity']:.2f}): expected quality {chosen.quality:.2f} ({evidence}), "
             f"expected cost ${chosen.cost_usd:.6f}, expected latency {chosen.latency_ms:.0f} ms; "
             f"utility {chosen.utility:.3f} with weights {top_weights}.")
+    if chosen.feedback_n or chosen.feedback_prior_n:
+        text += (f" Feedback contributed {chosen.feedback_n} rated answer{'s' if chosen.feedback_n != 1 else ''} "
+                 f"among the similar prompts and {chosen.feedback_prior_n} to its task-level record.")
     if len(ranking) > 1:
         runner = ranking[1]
         text += f" Runner-up {runner.llm.name} scored {runner.utility:.3f}."

@@ -39,6 +39,9 @@ class Request:
     # Where the nearest evidence is searched when dataset_ids is None: every dataset (None) but
     # other cohorts' own field evidence (Snapshot.visible_datasets).
     searched_ids: tuple[int, ...] | None = None
+    # The cohort's own field evidence (feedback it keeps to itself), read beside every dataset's
+    # pooled record when dataset_ids is None (routing.engine.strategies.evidence_scopes).
+    own_field_ids: tuple[int, ...] = ()
     output_tokens: int = DEFAULT_OUTPUT_TOKENS
     unavailable: frozenset[int] = frozenset()  # e.g. circuit breaker open
     # The neighbours' recorded (scores, costs) for some models, looked up once per search: the
@@ -74,13 +77,18 @@ class Candidate:
     declared: dict[str, float]
     scores: dict[str, float] = field(default_factory=dict)
     utility: float = 0.0
+    # What feedback contributed: rated answers of this model among the neighbours, and among the
+    # results behind its prior.
+    feedback_n: int = 0
+    feedback_prior_n: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.llm.name, "utility": round(self.utility, 4),
                 "scores": {k: round(v, 4) for k, v in self.scores.items()},
                 "expected_quality": round(self.quality, 4), "quality_confidence": round(self.confidence, 3),
                 "evidence_n": self.evidence_n, "prior": round(self.prior, 4), "prior_source": self.prior_source,
-                "expected_cost_usd": self.cost_usd, "expected_latency_ms": round(self.latency_ms, 1)}
+                "expected_cost_usd": self.cost_usd, "expected_latency_ms": round(self.latency_ms, 1),
+                "feedback_n": self.feedback_n, "feedback_prior_n": self.feedback_prior_n}
 
 
 @dataclass

@@ -53,6 +53,8 @@ class Snapshot:
     model_vectors: dict[tuple[int, int | None], np.ndarray] = field(default_factory=dict)
     # dataset id -> whose requests may read it ("cohort:<id>"), for field evidence kept to a cohort
     audiences: dict[int, str] = field(default_factory=dict)
+    # Datasets of outcomes seen in production (feedback), shared or kept to a cohort.
+    field_datasets: frozenset[int] = frozenset()
     _evidence: Evidence | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Values derived from the above (priors per task and scope, typical costs), computed on
@@ -77,6 +79,22 @@ class Snapshot:
         visible = [ds for ds in self.dataset_models if ds not in hidden]
         return tuple(sorted(visible + [ds for ds, audience in self.audiences.items() if audience == mine]))
 
+    def split_field(self, scope: tuple[int, ...] | None) -> tuple[tuple[int, ...] | None, tuple[int, ...]]:
+        """A search scope (None: every dataset but other cohorts' own field evidence) as its
+        evaluated datasets (None: all of them) and its field datasets."""
+        if scope is None:
+            shared = tuple(sorted(ds for ds in self.field_datasets if ds not in self.audiences))
+            if not shared:
+                return None, ()
+            return tuple(sorted(ds for ds in self.dataset_models if ds not in self.field_datasets)), shared
+        return (tuple(ds for ds in scope if ds not in self.field_datasets),
+                tuple(ds for ds in scope if ds in self.field_datasets))
+
+    def own_field_datasets(self, cohort_id: int | None) -> tuple[int, ...]:
+        """The field evidence kept to this cohort: read with every dataset (None) by its requests."""
+        mine = f"cohort:{cohort_id}"
+        return tuple(sorted(ds for ds, audience in self.audiences.items() if audience == mine))
+
     def prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
         """The model's track record on this task type, else overall, over these datasets
         (None: every dataset): their results pooled by count; NEUTRAL_PRIOR without any."""
@@ -85,6 +103,15 @@ class Snapshot:
         if prior is None:
             prior = self.memo[key] = self._lookup_prior(llm_id, task_type, scopes)
         return prior  # type: ignore[return-value]
+
+    def field_prior_n(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> int:
+        """How many of the results behind the model's prior for this task type (Snapshot.prior)
+        are feedback: the field datasets' share of its pooled count."""
+        datasets = [ds for ds in self.field_datasets if ds in scopes or (None in scopes and ds not in self.audiences)]
+        for key in (task_type, ""):
+            if any((llm_id, ds, key) in self.priors for ds in scopes):
+                return sum(self.priors[(llm_id, ds, key)].n for ds in datasets if (llm_id, ds, key) in self.priors)
+        return 0
 
     def _lookup_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
         for key in (task_type, ""):
@@ -114,6 +141,7 @@ class Evidence:
     columns: dict[int, int]  # llm id -> column
     scores: np.ndarray  # rows x columns, NaN where the model has no result on the prompt
     costs: np.ndarray
+    field_rows: frozenset[int] = frozenset()  # prompt ids of field evidence (feedback)
 
     def neighbourhood(self, prompt_ids: list[int], llm_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Scores and costs of these models on these prompts (NaN where unknown)."""
@@ -132,7 +160,7 @@ class Evidence:
 
 def _load_evidence() -> Evidence:
     data = list(EvaluationResult.objects.accuracy().filter(prompt__split="train").values_list(
-        "prompt_id", "llm_id", "score", "cost_usd"))
+        "prompt_id", "llm_id", "score", "cost_usd", "prompt__dataset__source_format"))
     rows = {pid: i for i, pid in enumerate(sorted({d[0] for d in data}))}
     columns = {mid: j for j, mid in enumerate(sorted({d[1] for d in data}))}
     scores = np.full((len(rows), len(columns)), np.nan, dtype=np.float32)
@@ -142,7 +170,7 @@ def _load_evidence() -> Evidence:
         c = np.array([columns[d[1]] for d in data])
         scores[r, c] = [d[2] for d in data]
         costs[r, c] = [d[3] for d in data]
-    return Evidence(rows, columns, scores, costs)
+    return Evidence(rows, columns, scores, costs, frozenset(d[0] for d in data if d[4] == FIELD_FORMAT))
 
 
 def _generation() -> tuple[object, ...]:
@@ -162,7 +190,11 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
     pooled: dict[tuple[int, str], list[tuple[float, int]]] = defaultdict(list)
     vectors: dict[tuple[int, int | None], np.ndarray] = {}
     audiences = _audiences()
-    # A cohort's own field evidence is read only as neighbours of its requests: not pooled for all.
+    # A cohort's own field evidence is read only by its requests (as neighbours, and in the priors
+    # of their scope: Snapshot.own_field_datasets): not pooled for all.
+    for profile in ModelProfile.objects.accuracy().filter(domain="", dataset_id__in=audiences):
+        priors[(profile.llm_id, profile.dataset_id, profile.task_type)] = Prior(profile.mean_score, profile.n,
+                                                                                "evaluations")
     for profile in ModelProfile.objects.accuracy().filter(domain="").exclude(dataset_id__in=audiences):
         if profile.embedding is not None:
             vectors[(profile.llm_id, profile.dataset_id)] = np.asarray(profile.embedding, dtype=np.float32)
@@ -188,7 +220,8 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
         if dataset_id is not None:
             costs_by_model[llm_id].append((dataset_id, cost))
     return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, profiles, broken_profiles, estimates,
-                    {k: frozenset(v) for k, v in pools.items()}, dict(costs_by_model), vectors, audiences)
+                    {k: frozenset(v) for k, v in pools.items()}, dict(costs_by_model), vectors, audiences,
+                    frozenset(Dataset.objects.filter(source_format=FIELD_FORMAT).values_list("id", flat=True)))
 
 
 def _audiences() -> dict[int, str]:

@@ -13,8 +13,9 @@ from routing.learning.quality import KNN, PRIOR_STRENGTH, neighbour_estimate
 
 
 def evidence_scopes(request: Request) -> tuple[int | None, ...]:
-    """The datasets whose evidence this request may read (None: every dataset)."""
-    return request.dataset_ids if request.dataset_ids is not None else (None,)
+    """The datasets whose evidence this request may read (None: every dataset shared with all,
+    beside the cohort's own feedback)."""
+    return request.dataset_ids if request.dataset_ids is not None else (None, *request.own_field_ids)
 
 
 def prior_for(llm_id: int, task_type: str, request: Request, snapshot: Snapshot) -> Prior:
@@ -34,9 +35,12 @@ class KnnStrategy:
         sims = np.array([sim for _, sim in neighbours], dtype=np.float32)
         priors = np.array([prior_for(llm.id, request.task_type, request, snapshot).quality for llm in models],
                           dtype=np.float32)
-        estimate, total = neighbour_estimate(scores, sims, priors, **KNN)
+        evaluated = np.array([pid not in snapshot.evidence.field_rows for pid, _ in neighbours], dtype=bool)
+        estimate, total = neighbour_estimate(scores, sims, priors, reference=evaluated, **KNN)
         estimator = estimators.get()
-        share = estimator.shrinkage_for(request.dataset_ids) if estimator else 1.0
+        # Fitted on evaluations: how far their neighbours predict. Field evidence in the scope
+        # does not change which factor applies (it is searched apart: pipeline.evidence_gather).
+        share = estimator.shrinkage_for(snapshot.split_field(request.dataset_ids)[0]) if estimator else 1.0
         quality = priors + share * (estimate - priors)
         confidence = share * total / (total + PRIOR_STRENGTH)
         counts = (~np.isnan(scores)).sum(axis=0)

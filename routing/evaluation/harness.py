@@ -116,14 +116,37 @@ def _no_progress(stage: str, percent: int) -> None:
     pass
 
 
-def _requests(dataset: Dataset, prompts: list[Prompt], progress: Progress) -> list[Request]:
+def _requests(prompts: list[Prompt], evidence_ids: tuple[int, ...], progress: Progress = _no_progress) -> list[Request]:
     # The text only, as the API builds a request: no test label reaches the router.
     requests = []
     for n, prompt in enumerate(prompts):
         if n % 20 == 0:
             progress(f"analysing test prompt {n + 1} of {len(prompts)}", 10 + 40 * n // len(prompts))
-        requests.append(request_build(text=prompt.text, dataset_ids=(dataset.id,))[0])
+        requests.append(request_build(text=prompt.text, dataset_ids=evidence_ids)[0])
     return requests
+
+
+def _routing_refresh() -> None:
+    """Train what routing uses on the current train evidence (no-ops when nothing changed)."""
+    analyzer_train()
+    estimator_train()
+    estimators.clear()
+
+
+def curve(*, dataset: Dataset, evidence_ids: tuple[int, ...], strategy: str = DEFAULT_STRATEGY) -> dict[str, Any]:
+    """`dataset`'s test split routed on the evidence of `evidence_ids` (e.g. a share of its train
+    split and the feedback folded since), swept and scored exactly as `evaluate` does: the AIQ, and
+    the best quality at no more than half the best single model's cost (None if no point is)."""
+    prompts = list(Prompt.objects.test().filter(dataset=dataset).order_by("id").only("id", "text"))
+    _routing_refresh()
+    snapshot = snapshots.get()
+    sweep = _sweep(prompts, [estimates_for(r, snapshot, STRATEGIES[strategy]) for r in _requests(prompts, evidence_ids)])
+    labels = _test_labels(dataset)  # read only now, to score the decisions made above
+    points = [_outcome(choices, labels) for _, choices in sweep]
+    half_cost = baselines(dataset, labels)["best_single"]["cost_per_1k"] / 2
+    within = [p.quality for p in points if p.cost_per_1k <= half_cost]
+    return {"aiq": round(aiq(points), 5), "quality_at_half_cost": round(max(within), 4) if within else None,
+            "points": [p.as_dict() for p in points]}
 
 
 def evaluate(*, dataset_name: str, strategies: list[str] | None = None, weights: dict[str, float] | None = None,
@@ -142,11 +165,9 @@ def evaluate(*, dataset_name: str, strategies: list[str] | None = None, weights:
         raise OptiRouteError(f"unknown strategy {', '.join(unknown)}; known: {', '.join(STRATEGIES)}")
     # Train what routing uses on the current train evidence (no-ops when nothing changed).
     progress("training the router on the train split", 2)
-    analyzer_train()
-    estimator_train()
-    estimators.clear()
+    _routing_refresh()
     snapshot = snapshots.get()
-    requests = _requests(dataset, prompts, progress)
+    requests = _requests(prompts, (dataset.id,), progress)
     curves, profile_choices = {}, None
     profile_strategy = DEFAULT_STRATEGY if DEFAULT_STRATEGY in names else names[0]
     for i, name in enumerate(names):

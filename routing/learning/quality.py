@@ -139,17 +139,23 @@ KNN = {"temperature": SIMILARITY_TEMPERATURE, "prior_strength": PRIOR_STRENGTH,
 
 
 def neighbour_estimate(scores: np.ndarray, sims: np.ndarray, priors: np.ndarray, *, temperature: float,
-                       prior_strength: float, relevant_similarity: float | None) -> tuple[np.ndarray, np.ndarray]:
+                       prior_strength: float, relevant_similarity: float | None,
+                       reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Similarity-weighted mean of the neighbours' scores per model, shrunk toward `priors`.
 
     scores (..., k, m), NaN where a model has no result; sims (..., k); priors (..., m). A
     neighbour `temperature` less similar than the closest counts e^-1 as much; when even the
     closest is below `relevant_similarity` (if given), every neighbour counts proportionally less. Returns
-    the estimate (..., m) and the neighbours' total weight per model (..., m)."""
+    the estimate (..., m) and the neighbours' total weight per model (..., m).
+    `reference` (..., k), where given, marks the neighbours that set "the closest" (evaluated
+    prompts, which score every model); the others (rated answers, one model each) count at most
+    fully and never lower the weight of the reference neighbours, so feedback adds to the
+    evaluations' evidence instead of diluting it for the models nobody rated."""
     if sims.shape[-1] == 0:
         return np.array(priors, dtype=np.float64), np.zeros(np.shape(priors))
-    top = sims.max(axis=-1, keepdims=True)
-    weights = np.exp((sims - top) / temperature)
+    anchors = sims if reference is None or not reference.any() else np.where(reference, sims, -np.inf)
+    top = anchors.max(axis=-1, keepdims=True)
+    weights = np.exp(np.minimum(sims - top, 0.0) / temperature)
     if relevant_similarity is not None:
         weights = weights * np.minimum(1.0, np.maximum(top, 0.0) / relevant_similarity)
     weights = weights[..., None]
@@ -159,7 +165,7 @@ def neighbour_estimate(scores: np.ndarray, sims: np.ndarray, priors: np.ndarray,
     return (weighted + prior_strength * priors) / (total + prior_strength), total
 
 
-def fit_shrinkage(X: np.ndarray, Y: np.ndarray, P: np.ndarray, *, k: int, knn: dict[str, float],
+def fit_shrinkage(X: np.ndarray, Y: np.ndarray, P: np.ndarray, *, k: int, knn: dict[str, Any],
                   chunk: int = 512) -> float:
     """How far the k-NN estimate should move from the prior: B in q = P + B (estimate - P).
 

@@ -1,13 +1,17 @@
 """The staff page of what feedback changed: per model and task type the estimate before and after,
 the ratings with their comments, and a reset that undoes them."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from feedback.models import Feedback
 from feedback.services import feedback_fold
 from registry.models import LLM
 from routing.access.keys import api_key_create
+from routing.models import Decision
 from tests.conftest import bearer_client
 from tests.feedback.test_feedback import answered, rate
 
@@ -43,3 +47,16 @@ def test_a_reset_of_an_unknown_model_is_a_404(rated, client):
     client.force_login(get_user_model().objects.create_user("staff", password="pw-staff-123", is_staff=True))
     assert client.post("/feedback/reset/", {"llm_id": "999999"}).status_code == 404
     assert client.post("/feedback/reset/", {"llm_id": "x"}).status_code == 404
+
+
+def test_staff_see_the_share_of_live_traffic_that_explored_over_a_time_range(cheap_and_pricey, staff):
+    owner = bearer_client(api_key_create(cohort_name=None)[1])
+    ids = [answered(owner)["optiroute"]["decision_id"] for _ in range(4)]
+    Decision.objects.filter(pk=ids[0]).update(explored=True)
+    Decision.objects.filter(pk=ids[1]).update(explored=True, created_at=timezone.now() - timedelta(days=10))
+
+    assert "1 of 3 answered requests explored (33.3%) in the last 7 days" in staff.client.get(
+        "/feedback/").content.decode()
+    assert "2 of 4 answered requests explored (50.0%) in the last 30 days" in staff.client.get(
+        "/feedback/?days=30").content.decode()
+    assert staff.client.get("/feedback/?days=5").status_code == 400
