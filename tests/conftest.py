@@ -101,6 +101,20 @@ def write_bundle(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
+def import_cheap_and_pricey(write_bundle: Callable[..., Path], prompts: list[dict[str, Any]], rows: list[str],
+                            name: str = "synthetic") -> str:
+    """Import a synthetic dataset of two models, "cheap" ($0.1/Mtok) and "pricey" ($4/Mtok): `rows`
+    are results.csv lines (prompt_id,model,score,cost_usd,input_tokens,output_tokens)."""
+    from django.core.management import call_command
+
+    models = [{"name": "cheap", "provider": "acme", "input_price_per_mtok": 0.1, "output_price_per_mtok": 0.1},
+              {"name": "pricey", "provider": "acme", "input_price_per_mtok": 4, "output_price_per_mtok": 4}]
+    results = "\n".join(["prompt_id,model,score,cost_usd,input_tokens,output_tokens", *rows]) + "\n"
+    call_command("import_evaluations", str(write_bundle(prompts=prompts, results=results, models=models)),
+                 "--dataset", name)
+    return name
+
+
 def _database_url() -> str:
     from django.db import connection
 

@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from feedback.models import Feedback
 from registry.models import Dataset
 from routing.models import Decision
+from tests.conftest import import_cheap_and_pricey
 
 pytestmark = pytest.mark.django_db
 TOPICS = ["Write a Python function that {}.", "Translate into French: {}.", "Summarise this: {}.",
@@ -21,17 +22,14 @@ THINGS = ["sorts a list", "the weather is nice", "a report on sales", "x squared
 @pytest.fixture
 def synthetic(write_bundle):
     rng = random.Random(5)
-    prompts, rows = [], ["prompt_id,model,score,cost_usd,input_tokens,output_tokens"]
+    prompts, rows = [], []
     for index in range(40):
         topic = index % len(TOPICS)
         text = TOPICS[topic].format(rng.choice(THINGS)) + f" (case {index})"
         prompts.append({"prompt_id": f"p{index}", "prompt": text, "split": "test" if index % 5 == 0 else "train"})
         rows.append(f"p{index},cheap,{0 if topic in (0, 3) else 1},0.0001,,")
         rows.append(f"p{index},pricey,{1 if rng.random() < 0.9 else 0},0.004,,")
-    models = [{"name": "cheap", "provider": "acme", "input_price_per_mtok": 0.1, "output_price_per_mtok": 0.1},
-              {"name": "pricey", "provider": "acme", "input_price_per_mtok": 4, "output_price_per_mtok": 4}]
-    call_command("import_evaluations", str(write_bundle(prompts=prompts, results="\n".join(rows) + "\n",
-                                                        models=models)), "--dataset", "synthetic")
+    import_cheap_and_pricey(write_bundle, prompts, rows)
     return "synthetic"
 
 

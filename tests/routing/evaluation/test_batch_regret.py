@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from routing.batches.selection import MIN_SAMPLE
+from tests.conftest import import_cheap_and_pricey
 
 TASKS = {"code": "Write a Python function that {}.", "summarisation": "Summarise this: {}."}
 THINGS = ["sorts a list", "the weather is nice", "a report on sales", "merges two dicts", "parses a date",
@@ -19,7 +20,7 @@ ROW_KEYS = {"task_type", "size", "sample_size", "profile", "chosen", "quality", 
 @pytest.fixture
 def synthetic(write_bundle):
     rng = random.Random(5)
-    prompts, rows = [], ["prompt_id,model,score,cost_usd,input_tokens,output_tokens"]
+    prompts, rows = [], []
     for index in range(160):
         task = "code" if index % 2 else "summarisation"
         test = index % 4 < 2
@@ -29,10 +30,7 @@ def synthetic(write_bundle):
         cheap_right = task == "summarisation" or not test
         rows.append(f"p{index},cheap,{int(cheap_right)},0.0001,,")
         rows.append(f"p{index},pricey,{int(rng.random() < 0.9)},0.004,,")
-    models = [{"name": "cheap", "provider": "acme", "input_price_per_mtok": 0.1, "output_price_per_mtok": 0.1},
-              {"name": "pricey", "provider": "acme", "input_price_per_mtok": 4, "output_price_per_mtok": 4}]
-    call_command("import_evaluations", str(write_bundle(prompts=prompts, results="\n".join(rows) + "\n",
-                                                        models=models)), "--dataset", "synthetic")
+    import_cheap_and_pricey(write_bundle, prompts, rows)
     return "synthetic"
 
 

@@ -12,6 +12,7 @@ from registry.models import LLM
 from routing.engine.request import Candidate, Estimates
 from routing.engine.strategies import STRATEGIES
 from routing.evaluation.harness import SWEEP_POINTS, _sweep
+from tests.conftest import import_cheap_and_pricey
 
 TOPICS = ["Write a Python function that {}.", "Translate into French: {}.", "Summarise this: {}.",
           "What is the derivative of {}?"]
@@ -22,7 +23,7 @@ THINGS = ["sorts a list", "the weather is nice", "a report on sales", "x squared
 @pytest.mark.django_db
 def test_it_writes_the_contracted_report_and_plot(write_bundle, tmp_path):
     rng = random.Random(3)
-    prompts, rows = [], ["prompt_id,model,score,cost_usd,input_tokens,output_tokens"]
+    prompts, rows = [], []
     for index in range(80):
         topic = index % len(TOPICS)
         text = TOPICS[topic].format(rng.choice(THINGS)) + f" (case {index})"
@@ -30,10 +31,7 @@ def test_it_writes_the_contracted_report_and_plot(write_bundle, tmp_path):
         # The cheap model fails code and math; the pricey one rarely fails anything.
         rows.append(f"p{index},cheap,{0 if topic in (0, 3) else 1},0.0001,,")
         rows.append(f"p{index},pricey,{1 if rng.random() < 0.95 else 0},0.004,,")
-    models = [{"name": "cheap", "provider": "acme", "input_price_per_mtok": 0.1, "output_price_per_mtok": 0.1},
-              {"name": "pricey", "provider": "acme", "input_price_per_mtok": 4, "output_price_per_mtok": 4}]
-    call_command("import_evaluations", str(write_bundle(prompts=prompts, results="\n".join(rows) + "\n",
-                                                        models=models)), "--dataset", "synthetic")
+    import_cheap_and_pricey(write_bundle, prompts, rows)
     out, plot = tmp_path / "report.json", tmp_path / "curve.png"
 
     call_command("evaluate_router", "--dataset", "synthetic", "--out", str(out), "--plot", str(plot))
