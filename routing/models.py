@@ -326,6 +326,8 @@ class BatchItem(models.Model):
     messages = models.JSONField()
     max_tokens = models.PositiveIntegerField(null=True, blank=True)
     reference = models.TextField(blank=True)  # the expected answer, for graded selection
+    # Its cluster in the batch's sample draw: with one model per cluster, the model that answers it.
+    cluster = models.PositiveSmallIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     # The claim of the worker answering it: only the holder of this token may store the answer.
     claim = models.UUIDField(null=True, blank=True)

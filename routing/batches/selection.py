@@ -317,6 +317,7 @@ class Selection:
     ranking: list[Candidate]  # the proposal first, then the other candidates best first (the fallbacks)
     sample_size: int
     choice: dict[str, Any]  # what Batch.choice stores
+    labels: np.ndarray  # every row's cluster, by position
 
 
 @dataclass(frozen=True)
@@ -384,7 +385,7 @@ def batch_select(*, batch: Batch) -> Selection:
     if chosen.per_cluster:
         details["per_cluster"] = {str(c): name for c, name in per_cluster_best(judged, sample, objective).items()}
     order = final.ranking + [name for name in by_evidence.ranking if name not in final.table]
-    return Selection(_fallback_order(order, evidence, judged, sample), len(sample.positions), details)
+    return Selection(_fallback_order(order, evidence, judged, sample), len(sample.positions), details, sample.labels)
 
 
 def _graded(batch: Batch, chosen: SelectionOptions, items: list[tuple[str, list[dict[str, Any]]]],

@@ -90,8 +90,16 @@ class BatchResumeSerializer(InputSerializer):
                                         help_text="a new total budget for the batch (one it stopped at, raised)")
 
 
+class ClusterModelSerializer(serializers.Serializer):
+    cluster = serializers.IntegerField()
+    model = serializers.CharField()
+    rows = serializers.IntegerField(help_text="its requests still to answer")
+
+
 class ProposalSerializer(serializers.Serializer):
     model = serializers.CharField()
+    per_cluster = ClusterModelSerializer(many=True, required=False, help_text=(
+        "with selection.per_cluster: the model that answers each cluster's requests"))
     expected_quality = serializers.FloatField(allow_null=True)
     answers_cost_usd = serializers.FloatField(help_text="the projected cost of answering every request")
     sample_cost_usd = serializers.FloatField(help_text="what choosing on the sample cost")

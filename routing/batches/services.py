@@ -121,16 +121,25 @@ def batch_projection(batch: Batch) -> dict[str, Any]:
     estimated there (evidence), else, for a named model, each row's prompt with its longest answer."""
     llm = batch.chosen_model
     assert llm is not None
-    judged = batch.choice.get("candidates", {}).get(llm.name, {})
-    if judged.get("cost_per_row_usd") is not None:
-        answers = float(judged["cost_per_row_usd"]) * batch.total
+    candidates = batch.choice.get("candidates", {})
+    extra: dict[str, Any] = {}
+    if candidates.get(llm.name, {}).get("cost_per_row_usd") is not None:
+        to_answer = dict(batch.items.filter(status=BatchItem.Status.PENDING).values_list("cluster")
+                         .annotate(n=Count("id")).values_list("cluster", "n"))
+        models = {cluster: llm.name for cluster in to_answer}
+        if per_cluster := batch.choice.get("per_cluster"):
+            models.update({int(cluster): name for cluster, name in per_cluster.items()})
+            extra["per_cluster"] = [{"cluster": c, "model": name, "rows": to_answer.get(c, 0)}
+                                    for c, name in sorted(models.items(), key=lambda m: (m[0] is None, m[0]))
+                                    if c is not None]
+        answers = sum(float(candidates[models[c]]["cost_per_row_usd"]) * n for c, n in to_answer.items())
     else:
         answers = 0.0
         for messages, max_tokens in batch.items.values_list("messages", "max_tokens").iterator(chunk_size=1000):
             output = max_tokens or batch.max_tokens or DEFAULT_OUTPUT_TOKENS
             answers += llm.estimated_cost_usd(routing_text(messages).tokens, output) or 0.0
     sample = float(batch.choice.get("sample_cost_usd") or 0.0)
-    return {**batch.choice.get("proposal", {}), "model": llm.name,
+    return {**batch.choice.get("proposal", {}), "model": llm.name, **extra,
             "expected_quality": batch.choice.get("expected_quality"), "interval": batch.choice.get("interval"),
             "answers_cost_usd": round(answers, 8), "sample_cost_usd": round(sample, 8),
             "cost_usd": round(answers + sample, 8), "projected_cost_usd": round(answers + sample, 8)}
@@ -202,6 +211,7 @@ def _choose(batch: Batch) -> None:
         _record_choice(batch, [llm], {"pinned": llm.name})
         return
     selection = batch_select(batch=batch)
+    _record_clusters(batch, selection.labels)
     options = batch.options
     ranking = selection.ranking
     chain = chain_build(ranking, allow_escalation=bool(options.get("allow_escalation")))
@@ -209,10 +219,32 @@ def _choose(batch: Batch) -> None:
         raise OptiRouteError("no model the sample's routing chose can be called: "
                              + "; ".join(f"{a['model']}: {a['error']}" for a in chain.attempts))
     details = {**selection.choice, "notices": chain.notices, "skipped": chain.attempts}
+    if "per_cluster" in details:
+        details["per_cluster"] = _callable_per_cluster(details["per_cluster"], details["notices"])
     # The model that answers first (the proposal, unless it cannot be called): what its sample said.
     judged = selection.choice.get("candidates", {}).get(chain.models[0].name, {})
     details.update(expected_quality=judged.get("quality"), interval=judged.get("interval"))
     _record_choice(batch, chain.models, details)
+
+
+def _record_clusters(batch: Batch, labels: Any) -> None:
+    """Each row's cluster (one UPDATE a cluster): with one model per cluster, it says which model answers."""
+    for cluster in range(int(labels.max()) + 1 if len(labels) else 0):
+        positions = [int(p) for p in (labels == cluster).nonzero()[0]]
+        batch.items.filter(position__in=positions).update(cluster=cluster)
+
+
+def _callable_per_cluster(per_cluster: dict[str, str], notices: list[str]) -> dict[str, str]:
+    """The clusters' best models that can be called; a cluster whose model cannot goes with the batch's chain."""
+    models = {m.name: m for m in LLM.objects.filter(name__in=set(per_cluster.values())).select_related("provider")}
+    kept = {}
+    for cluster, name in per_cluster.items():
+        if reason := unusable_reason(models[name]):
+            notices.append(f"cluster {int(cluster) + 1}'s best model {name} cannot be called ({reason}): "
+                           "the batch's model answers it")
+        else:
+            kept[cluster] = name
+    return kept
 
 
 def _record_choice(batch: Batch, chain: list[LLM], details: dict[str, Any]) -> None:
@@ -233,14 +265,27 @@ def batch_chunk_run(*, batch_id: str, start: int) -> int:
     batch = Batch.objects.select_related("cohort", "api_key", "chosen_model").filter(pk=batch_id).first()
     if batch is None or batch.status != Batch.Status.RUNNING or batch.api_key is None:
         return 0
-    chain_models = list(LLM.objects.filter(name__in=batch.choice["chain"]).select_related("provider"))
-    chain_models.sort(key=lambda m: batch.choice["chain"].index(m.name))
+    chains = _chains(batch)
     answered = 0
     for scope in (Q(position__gte=start, position__lt=start + CHUNK), Q()):
-        while (item := _claim_next(batch, chain_models, scope)) is not None:
-            answered += _work(batch, item, chain_models)
+        while (item := _claim_next(batch, chains, scope)) is not None:
+            answered += _work(batch, item, chains.get(item.cluster, chains[None]))
     _finish_if_done(batch)
     return answered
+
+
+def _chains(batch: Batch) -> dict[int | None, list[LLM]]:
+    """The models that answer, in order, by cluster: None is the batch's chain, and a cluster with
+    a model of its own (one model per cluster) has it first, then the batch's chain."""
+    per_cluster: dict[str, str] = batch.choice.get("per_cluster") or {}
+    names = [*batch.choice["chain"], *per_cluster.values()]
+    models = {m.name: m for m in LLM.objects.filter(name__in=names).select_related("provider")}
+    chain = [models[name] for name in batch.choice["chain"] if name in models]
+    chains: dict[int | None, list[LLM]] = {None: chain}
+    for cluster, name in per_cluster.items():
+        if name in models:
+            chains[int(cluster)] = [models[name], *(m for m in chain if m.name != name)]
+    return chains
 
 
 def batch_has_claims(*, batch_id: str) -> bool:
@@ -249,7 +294,7 @@ def batch_has_claims(*, batch_id: str) -> bool:
                                     status=BatchItem.Status.RUNNING).exists()
 
 
-def _claim_next(batch: Batch, chain_models: list[LLM], scope: Q) -> BatchItem | None:
+def _claim_next(batch: Batch, chains: dict[int | None, list[LLM]], scope: Q) -> BatchItem | None:
     """The next row to answer, claimed with a fresh token; None when there is none or a budget would break.
 
     Committed without waiting for the WAL flush: a claim a database crash loses only makes the
@@ -276,7 +321,7 @@ def _claim_next(batch: Batch, chain_models: list[LLM], scope: Q) -> BatchItem | 
         bound = 0.0
         # Without budgets there is nothing to hold (and no need to sum the batch's spending per row).
         if batch.budget_usd is not None or batch.cohort.monthly_budget_usd is not None:
-            bound = _cost_bound(batch, item, chain_models)
+            bound = _cost_bound(batch, item, chains.get(item.cluster, chains[None]))
             if problem := _budget_problem(batch, bound):
                 Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.STOPPED, error=problem)
                 return None
@@ -329,7 +374,7 @@ def _usd(amount: float) -> str:
 def _work(batch: Batch, item: BatchItem, chain_models: list[LLM]) -> int:
     """Answer a claimed row and store the answer; 1 if this worker's answer is the row's."""
     try:
-        return _store(batch, item, *_call(batch, item, chain_models))
+        return _store(batch, item, chain_models[0], *_call(batch, item, chain_models))
     except AllProvidersFailed as exc:
         _release(item, exc.message, retry=item.attempts < MAX_ATTEMPTS)
     except OptiRouteError as exc:
@@ -352,15 +397,14 @@ def _call(batch: Batch, item: BatchItem, chain_models: list[LLM]) -> tuple[Any, 
     return completion, llm, chain, tokens
 
 
-def _store(batch: Batch, item: BatchItem, completion: Any, llm: LLM, chain: Chain, tokens: int) -> int:
+def _store(batch: Batch, item: BatchItem, planned: LLM, completion: Any, llm: LLM, chain: Chain, tokens: int) -> int:
     """The answer, its decision and its usage, in one transaction that only the claim's holder commits."""
-    assert batch.api_key is not None and batch.chosen_model is not None
+    assert batch.api_key is not None
     decision = Decision(
-        mode=Decision.Mode.BATCH, api_key=batch.api_key, cohort=batch.cohort, chosen_model=batch.chosen_model,
+        mode=Decision.Mode.BATCH, api_key=batch.api_key, cohort=batch.cohort, chosen_model=planned,
         answered_by=llm, strategy="batch", profile=batch.model, analysis={"tokens": tokens},
         attempts=chain.attempts, notices=chain.notices, fallback_reason=chain.fallback_reason,
-        explanation=(f"Batch {batch.pk}: {batch.chosen_model.name} answers all {batch.total} requests, chosen by "
-                     f"routing {batch.sample_size or 'none'} sampled ones."))
+        explanation=_explanation(batch, item, planned))
     usage = usage_build(decision=decision, api_key=batch.api_key, llm=llm,
                         input_tokens=completion.input_tokens or tokens,
                         output_tokens=completion.output_tokens or estimate_tokens(completion.content))
@@ -380,6 +424,15 @@ def _store(batch: Batch, item: BatchItem, completion: Any, llm: LLM, chain: Chai
         usage.save()
     metrics.decision_observe(decision, usage)  # after the commit: a rolled-back answer is not counted
     return 1
+
+
+def _explanation(batch: Batch, item: BatchItem, planned: LLM) -> str:
+    chosen_by = f"chosen on {batch.sample_size} sampled requests" if batch.sample_size else "named by the batch"
+    cluster = item.cluster
+    if cluster is not None and str(cluster) in (batch.choice.get("per_cluster") or {}):
+        return (f"Batch {batch.pk}: {planned.name} answers the requests of cluster {cluster + 1}, "
+                f"its best model on {batch.sample_size} sampled requests (one model per cluster).")
+    return f"Batch {batch.pk}: {planned.name} answers all {batch.total} requests, {chosen_by}."
 
 
 def _release(item: BatchItem, error: str, *, retry: bool) -> None:
