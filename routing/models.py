@@ -343,6 +343,8 @@ class BatchItem(models.Model):
     cost_usd = models.FloatField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Answered while grading the sample, by the model that answers its row: its cost is the sample's.
+    from_sample = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["batch", "position"], name="batch_item_position")]

@@ -318,6 +318,18 @@ class Selection:
     sample_size: int
     choice: dict[str, Any]  # what Batch.choice stores
     labels: np.ndarray  # every row's cluster, by position
+    answers: dict[tuple[int, str], SampleAnswer] = field(default_factory=dict)  # graded: (row, model) -> answer
+
+
+@dataclass(frozen=True)
+class SampleAnswer:
+    """A candidate's answer to a sampled row, billed when grading: the row's answer if that model answers it."""
+
+    content: str
+    decision: Decision
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
 
 
 @dataclass(frozen=True)
@@ -369,15 +381,18 @@ def batch_select(*, batch: Batch) -> Selection:
     details: dict[str, Any] = {"mode": chosen.mode, **sample.as_dict(),
                                "sample_ids": [items[p][0] for p in sample.positions],
                                "objective": objective.as_dict(), "evidence": by_evidence.table}
+    answers: dict[tuple[int, str], SampleAnswer] = {}
     if chosen.mode != "graded":
         final, judged, sample_cost = by_evidence, evidence, 0.0  # routing the sample calls no model
         details["interval_of"] = ("routing's estimates on the sample: how sure the evidence is across the batch, "
                                   "not a measured quality (graded mode measures it)")
     else:
-        graded, sample_cost = _graded(batch, chosen, items, requests, evidence, sample, objective, details)
+        graded, sample_cost, answers = _graded(batch, chosen, items, requests, evidence, sample, objective, details)
         final, judged = graded.verdict, graded.judged
-    for row in final.table.values():
-        row["projected_cost_usd"] = round(row["cost_per_row_usd"] * batch.total + sample_cost, 8)
+    for name, row in final.table.items():
+        # The rows a candidate answered in the sample keep that answer if it is chosen: not paid twice.
+        reused = sum(1 for _, model in answers if model == name)
+        row["projected_cost_usd"] = round(row["cost_per_row_usd"] * (batch.total - reused) + sample_cost, 8)
     best = final.table[final.best]
     details.update(candidates=final.table, sample_cost_usd=round(sample_cost, 8), proposal={
         "model": final.best, "expected_quality": best["quality"], "interval": best["interval"],
@@ -385,12 +400,13 @@ def batch_select(*, batch: Batch) -> Selection:
     if chosen.per_cluster:
         details["per_cluster"] = {str(c): name for c, name in per_cluster_best(judged, sample, objective).items()}
     order = final.ranking + [name for name in by_evidence.ranking if name not in final.table]
-    return Selection(_fallback_order(order, evidence, judged, sample), len(sample.positions), details, sample.labels)
+    return Selection(_fallback_order(order, evidence, judged, sample), len(sample.positions), details, sample.labels,
+                     answers)
 
 
 def _graded(batch: Batch, chosen: SelectionOptions, items: list[tuple[str, list[dict[str, Any]]]],
             requests: dict[int, Request], evidence: dict[str, Judged], sample: Sample, objective: Objective,
-            details: dict[str, Any]) -> tuple[Graded, float]:
+            details: dict[str, Any]) -> tuple[Graded, float, dict[tuple[int, str], SampleAnswer]]:
     """Grade the best candidates by evidence that can be called; the grades become registry evidence."""
     callable_ = {name: entry for name, entry in evidence.items() if not unusable_reason(entry.llm)}
     if not callable_:
@@ -401,7 +417,7 @@ def _graded(batch: Batch, chosen: SelectionOptions, items: list[tuple[str, list[
     graded = graded_judge(sample, top_candidates(callable_, sample, objective, chosen.top_n), grader, objective)
     details.update(rounds=graded.rounds, graded_rows=graded.graded_rows, early_stop=graded.early_stop,
                    evidence_dataset=grader.record_evidence(graded.judged, requests))
-    return graded, graded.sample_cost_usd + grader.judge_spent
+    return graded, graded.sample_cost_usd + grader.judge_spent, grader.answers
 
 
 def _fallback_order(order: list[str], evidence: dict[str, Judged], judged: dict[str, Judged],
@@ -423,33 +439,40 @@ class LiveGrader:
         self.batch, self.items, self.task_types, self.options = batch, items, task_types, options
         self.judge = named_model_for_cohort(options.judge, batch.cohort) if options.judge else None
         self.judge_spent = 0.0
+        self.answers: dict[tuple[int, str], SampleAnswer] = {}
+        # Each row's answer is as long as the batch will let it be, so that it can stand as the row's answer.
+        self.max_tokens = dict(batch.items.exclude(max_tokens=None).values_list("position", "max_tokens"))
 
     def __call__(self, position: int, llm: LLM) -> tuple[float, float]:
         custom_id, messages = self.items[position]
+        limit = self.max_tokens.get(position) or self.batch.max_tokens or self.batch.options.get("max_output_tokens")
         try:
-            answer, cost = self._ask(llm, messages, f"sample row {custom_id}")
+            sample_answer = self._ask(llm, messages, f"sample row {custom_id}", max_tokens=limit)
         except AllProvidersFailed:
             return 0.0, 0.0  # a candidate that cannot answer the sample has not earned the batch
+        self.answers[position, llm.name] = sample_answer
+        answer, cost = sample_answer.content, sample_answer.cost_usd
         reference = self.options.references.get(custom_id)
         if self.judge is None:
             assert reference is not None  # the sample is drawn from the rows with a reference
             return reference_grade(answer, reference, self.task_types.get(position, "")), cost
-        verdict_text, judge_cost = self._ask(self.judge, judge_messages(
+        judged = self._ask(self.judge, judge_messages(
             request=routing_text(messages).latest, answer=answer, reference=reference,
-            rubric=self.options.rubric or DEFAULT_RUBRIC), f"judging {llm.name} on sample row {custom_id}")
-        self.judge_spent += judge_cost
-        score = judge_score(verdict_text)
+            rubric=self.options.rubric or DEFAULT_RUBRIC), f"judging {llm.name} on sample row {custom_id}",
+            max_tokens=self.batch.options.get("max_output_tokens"))
+        self.judge_spent += judged.cost_usd
+        score = judge_score(judged.content)
         if score is None and reference is not None:
             score = reference_grade(answer, reference, self.task_types.get(position, ""))
         return score or 0.0, cost
 
-    def _ask(self, llm: LLM, messages: list[dict[str, Any]], what: str) -> tuple[str, float]:
+    def _ask(self, llm: LLM, messages: list[dict[str, Any]], what: str, *, max_tokens: int | None) -> SampleAnswer:
         batch = self.batch
         assert batch.api_key is not None
         budget_left(batch.cohort)  # the sample is paid like the batch: a spent budget stops it (429)
         chain = Chain(models=[llm])
         completion, _ = complete(chain, ChatCall(model_id="", messages=messages,
-                                                 max_tokens=batch.options.get("max_output_tokens"),
+                                                 max_tokens=max_tokens,
                                                  timeout_s=settings.LLM_CALL_TIMEOUT_S))
         tokens = routing_text(messages).tokens
         decision = Decision(mode=Decision.Mode.BATCH, api_key=batch.api_key, cohort=batch.cohort, chosen_model=llm,
@@ -459,7 +482,7 @@ class LiveGrader:
                             input_tokens=completion.input_tokens or tokens,
                             output_tokens=completion.output_tokens or estimate_tokens(completion.content))
         recorder.write_now([(decision, usage)])
-        return completion.content, usage.cost_usd
+        return SampleAnswer(completion.content, decision, usage.input_tokens, usage.output_tokens, usage.cost_usd)
 
     def record_evidence(self, judged: dict[str, Judged], requests: dict[int, Request]) -> str:
         """The grades as registry evidence (batch-<id>): later batches and interactive routing read them."""

@@ -103,6 +103,9 @@ class ProposalSerializer(serializers.Serializer):
     expected_quality = serializers.FloatField(allow_null=True)
     answers_cost_usd = serializers.FloatField(help_text="the projected cost of answering every request")
     sample_cost_usd = serializers.FloatField(help_text="what choosing on the sample cost")
+    answered_in_sample = serializers.IntegerField(help_text=(
+        "sampled requests already answered, in grading, by the model that answers them: their answers "
+        "stand and are not paid again (their cost is in sample_cost_usd)"))
     cost_usd = serializers.FloatField(help_text="the projected cost of the whole batch, sample included")
 
 

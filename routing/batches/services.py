@@ -34,13 +34,13 @@ from registry.models import LLM
 from registry.tokens import DEFAULT_OUTPUT_TOKENS, estimate_tokens
 from routing.access.budgets import budget_left, usage_build
 from routing.analysis.text import routing_text
-from routing.batches.selection import batch_select
+from routing.batches.selection import Selection, batch_select
 from routing.engine.preferences import preferences_resolve
 from routing.engine.snapshot import snapshots
 from routing.gateway.chat import PROFILE_PREFIX, named_model_for_cohort
 from routing.inference.chain import AllProvidersFailed, Chain, chain_build, complete
 from routing.inference.providers import ChatCall, unusable_reason
-from routing.models import ApiKey, Batch, BatchItem, Decision, fast_commit
+from routing.models import ApiKey, Batch, BatchItem, Decision, Usage, fast_commit
 
 MAX_ITEMS = 10_000
 CHUNK = 50
@@ -139,6 +139,8 @@ def batch_projection(batch: Batch) -> dict[str, Any]:
             output = max_tokens or batch.max_tokens or DEFAULT_OUTPUT_TOKENS
             answers += llm.estimated_cost_usd(routing_text(messages).tokens, output) or 0.0
     sample = float(batch.choice.get("sample_cost_usd") or 0.0)
+    # Sampled rows the answering model answered in grading keep that answer: paid with the sample.
+    extra["answered_in_sample"] = batch.items.filter(from_sample=True).count()
     return {**batch.choice.get("proposal", {}), "model": llm.name, **extra,
             "expected_quality": batch.choice.get("expected_quality"), "interval": batch.choice.get("interval"),
             "answers_cost_usd": round(answers, 8), "sample_cost_usd": round(sample, 8),
@@ -224,7 +226,25 @@ def _choose(batch: Batch) -> None:
     # The model that answers first (the proposal, unless it cannot be called): what its sample said.
     judged = selection.choice.get("candidates", {}).get(chain.models[0].name, {})
     details.update(expected_quality=judged.get("quality"), interval=judged.get("interval"))
-    _record_choice(batch, chain.models, details)
+    with transaction.atomic():
+        _record_choice(batch, chain.models, details)
+        _sample_answers_reuse(batch, selection, chain.models[0].name, details.get("per_cluster") or {})
+
+
+def _sample_answers_reuse(batch: Batch, selection: Selection, model: str, per_cluster: dict[str, str]) -> None:
+    """The sampled rows that the model which will answer them answered in grading keep that answer:
+    the call was made and billed then, so it is neither made nor billed again (its usage row becomes
+    the row's)."""
+    now = timezone.now()
+    for (position, name), answer in selection.answers.items():
+        if name != per_cluster.get(str(selection.labels[position]), model):
+            continue
+        item = batch.items.get(position=position)
+        batch.items.filter(pk=item.pk, status=BatchItem.Status.PENDING).update(
+            status=BatchItem.Status.ANSWERED, content=answer.content, answered_by=answer.decision.answered_by,
+            decision=answer.decision, input_tokens=answer.input_tokens, output_tokens=answer.output_tokens,
+            cost_usd=answer.cost_usd, answered_at=now, attempts=1, from_sample=True, error="")
+        Usage.objects.filter(decision=answer.decision).update(batch_item=item)
 
 
 def _record_clusters(batch: Batch, labels: Any) -> None:
@@ -350,7 +370,7 @@ def _budget_problem(batch: Batch, bound: float) -> str | None:
     """Why answering one more row could break the batch's or the cohort's budget, or None."""
     fresh = timezone.now() - claim_timeout()
     totals = batch.items.aggregate(
-        spent=Sum("cost_usd", filter=Q(status=BatchItem.Status.ANSWERED)),
+        spent=Sum("cost_usd", filter=Q(status=BatchItem.Status.ANSWERED, from_sample=False)),
         held=Sum("reserved_usd", filter=Q(status=BatchItem.Status.RUNNING, claimed_at__gte=fresh)))
     spent = float(batch.choice.get("sample_cost_usd") or 0.0) + (totals["spent"] or 0.0)
     held = totals["held"] or 0.0
@@ -460,7 +480,7 @@ def batch_summary(batch: Batch) -> dict[str, Any]:
     counts = dict(batch.items.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     done = counts.get(BatchItem.Status.ANSWERED, 0)
     remaining = counts.get(BatchItem.Status.PENDING, 0) + counts.get(BatchItem.Status.RUNNING, 0)
-    cost = batch.items.aggregate(total=Sum("cost_usd"))["total"] or 0.0
+    cost = batch.items.filter(from_sample=False).aggregate(total=Sum("cost_usd"))["total"] or 0.0
     return {"id": str(batch.pk), "object": "optiroute.batch", "status": batch.status, "model": batch.model,
             "total": batch.total, "done": done, "answered": done, "failed": counts.get(BatchItem.Status.FAILED, 0),
             "remaining": remaining, "pending": remaining, "sample_size": batch.sample_size,

@@ -7,7 +7,7 @@ import pytest
 
 from routing.batches import selection
 from routing.batches.services import batch_run
-from routing.models import Batch, BatchItem, Decision
+from routing.models import Batch, BatchItem, Decision, Usage
 from tests.routing.batches.conftest import wait_for
 
 GREETING = "Hello from the local provider."  # what fake-ok answers
@@ -80,6 +80,11 @@ def test_each_request_is_answered_by_its_clusters_model(celery_worker, models, k
             assert (item.answered_by.name, item.content) == ("chatty", GREETING), item.custom_id
         assert item.decision.chosen_model == item.answered_by
     assert "one model per cluster" in Decision.objects.filter(strategy="batch").first().explanation
+    # Every graded row kept the answer its cluster's model gave in grading: no second call, no second bill.
+    graded = done["choice"]["graded_rows"]
+    assert items.filter(from_sample=True).count() == graded == proposed["proposal"]["answered_in_sample"]
+    assert sum(models.server.calls.values()) == 2 * graded + 50 - graded
+    assert Usage.objects.filter(batch_item__batch=batch).count() == 50
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

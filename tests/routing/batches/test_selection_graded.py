@@ -58,13 +58,19 @@ def test_graded_selection_picks_the_model_whose_answers_match_the_references(cel
     proposal = choice["proposal"]
     assert proposal["model"] == "solver" and proposal["interval"][1] == 1.0
     assert proposal["sample_cost_usd"] > 0
+    # The sampled rows solver answered in grading keep their answers: the projection does not pay them twice.
+    assert proposal["answered_in_sample"] == MIN_GRADED_TO_STOP
     assert proposal["projected_cost_usd"] == pytest.approx(
-        60 * choice["candidates"]["solver"]["cost_per_row_usd"] + proposal["sample_cost_usd"])
+        (60 - MIN_GRADED_TO_STOP) * choice["candidates"]["solver"]["cost_per_row_usd"] + proposal["sample_cost_usd"])
     assert {c["size"] for c in choice["clusters"]} and sum(c["size"] for c in choice["clusters"]) == 60
     assert len(choice["sample_ids"]) == MIN_SAMPLE
-    # Each graded call was billed once; then every row of the batch was answered.
-    assert models.server.calls["fake-adder"] == MIN_GRADED_TO_STOP + 60
+    # Each graded call was billed once; then every other row of the batch was answered, once.
+    assert models.server.calls["fake-adder"] == 60
     assert Usage.objects.filter(decision__strategy="batch-sample").count() == 2 * MIN_GRADED_TO_STOP
+    reused = BatchItem.objects.filter(batch_id=summary["id"], from_sample=True)
+    assert reused.count() == MIN_GRADED_TO_STOP and not reused.exclude(answered_by__name="solver").exists()
+    assert Usage.objects.filter(batch_item__batch_id=summary["id"]).count() == 60  # one usage row a row
+    assert summary["cost_usd"] == pytest.approx(sum(Usage.objects.values_list("cost_usd", flat=True)))
     evidence = Dataset.objects.get(name=f"batch-{summary['id']}")
     assert EvaluationResult.objects.filter(prompt__dataset=evidence).count() == 2 * MIN_GRADED_TO_STOP
     assert evidence.prompts.filter(embedding__isnull=False).count() == MIN_GRADED_TO_STOP
