@@ -294,6 +294,8 @@ class Batch(models.Model):
     chosen_model = models.ForeignKey(LLM, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     choice = models.JSONField(default=dict, blank=True)  # how the sample voted, the fallback order
     auto_run = models.BooleanField(default=False)  # run the proposal without waiting for a confirmation
+    # More chunks of requests are to be appended: choosing waits for the last one.
+    awaiting_more = models.BooleanField(default=False)
     budget_usd = models.FloatField(null=True, blank=True)  # the whole batch's spending limit
     max_tokens = models.PositiveIntegerField(null=True, blank=True)  # per answer, unless a row says otherwise
     error = models.TextField(blank=True)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("v1/models", gateway.ModelsView.as_view(), name="models"),
     path("api/v1/batches", batches.BatchCreateView.as_view(), name="batches"),
     path("api/v1/batches/<uuid:batch_id>", batches.BatchDetailView.as_view(), name="batch"),
+    path("api/v1/batches/<uuid:batch_id>/items", batches.BatchItemsView.as_view(), name="batch-items"),
     path("api/v1/batches/<uuid:batch_id>/results", batches.BatchResultsView.as_view(), name="batch-results"),
     path("api/v1/batches/<uuid:batch_id>/confirm", batches.BatchConfirmView.as_view(), name="batch-confirm"),
     path("api/v1/batches/<uuid:batch_id>/cancel", batches.BatchCancelView.as_view(), name="batch-cancel"),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -16,18 +17,28 @@ from routing.batches.export import RESULT_FORMATS, results_download
 from routing.batches.serializers import (
     BatchInputSerializer,
     BatchOutputSerializer,
+    BatchRequestsSerializer,
     BatchResultsSerializer,
     BatchResumeSerializer,
+    BatchUploadSerializer,
 )
 from routing.batches.services import (
     batch_cancel,
     batch_confirm,
     batch_create,
+    batch_items_append,
     batch_results,
     batch_resume,
     batch_summary,
     get_batch_for_key,
 )
+from routing.batches.uploads import batch_upload_body
+
+
+def _body(request: Request) -> Any:
+    """The JSON body, or a multipart form's fields with its CSV or JSONL file read into `requests`."""
+    upload = request.FILES.get("file") if request.content_type.startswith("multipart/") else None
+    return request.data if upload is None else batch_upload_body(fields=request.data, upload=upload)
 
 
 class BatchCreateView(APIView):
@@ -35,16 +46,34 @@ class BatchCreateView(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
 
-    @extend_schema(request={"application/json": BatchInputSerializer},
-                   responses={202: BatchOutputSerializer, **error_responses(400, 401, 403, 404, 415)})
+    @extend_schema(request={"application/json": BatchInputSerializer, "multipart/form-data": BatchUploadSerializer},
+                   responses={202: BatchOutputSerializer, **error_responses(400, 401, 403, 404, 413, 415)})
     def post(self, request: Request) -> Response:
-        data = BatchInputSerializer(data=request.data)
+        data = BatchInputSerializer(data=_body(request))
         data.is_valid(raise_exception=True)
         v = data.validated_data
         batch = batch_create(api_key=request.auth, model=v["model"], requests=v["requests"],
                              options=v.get("optiroute") or {}, auto_run=v["auto_run"],
-                             budget_usd=v.get("budget_usd"), max_tokens=v.get("max_tokens"))
+                             budget_usd=v.get("budget_usd"), max_tokens=v.get("max_tokens"),
+                             more_to_come=v["more_to_come"])
         return Response(batch_summary(batch), status=202)
+
+
+class BatchItemsView(APIView):
+    """Append a chunk of up to 10,000 requests to a batch created with more_to_come; the last chunk
+    (sent without more_to_come) starts choosing its model. A bad chunk is refused whole."""
+
+    authentication_classes = [ApiKeyAuthentication]
+
+    @extend_schema(request={"application/json": BatchRequestsSerializer, "multipart/form-data": BatchUploadSerializer},
+                   responses={200: BatchOutputSerializer, **error_responses(400, 401, 404, 409, 413, 415)})
+    def post(self, request: Request, batch_id: uuid.UUID) -> Response:
+        batch = get_batch_for_key(request.auth, batch_id)
+        data = BatchRequestsSerializer(data=_body(request))
+        data.is_valid(raise_exception=True)
+        batch = batch_items_append(batch=batch, requests=data.validated_data["requests"],
+                                   more_to_come=data.validated_data["more_to_come"])
+        return Response(batch_summary(batch))
 
 
 class BatchDetailView(APIView):

@@ -54,12 +54,28 @@ class BatchOptionsSerializer(ChatOptionsSerializer):
     selection = BatchSelectionSerializer(required=False)
 
 
-class BatchInputSerializer(InputSerializer):
-    """Up to 10,000 chat requests answered by one model."""
+MORE_HELP = ("more chunks of requests follow (POST /api/v1/batches/<id>/items): the model is chosen once a "
+             "chunk comes without it")
 
-    model = TextField(default="optiroute/auto", help_text=MODEL_HELP)
+
+class BatchRequestsSerializer(InputSerializer):
+    """A chunk of up to 10,000 requests."""
+
     requests = BatchRequestSerializer(many=True, allow_empty=False, max_length=10_000,
                                       help_text="their custom_id values must be unique")
+    more_to_come = serializers.BooleanField(required=False, default=False, help_text=MORE_HELP)
+
+    def validate_requests(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ids = [r["custom_id"] for r in requests if "custom_id" in r]
+        if len(ids) != len(set(ids)):
+            raise serializers.ValidationError("custom_id values must be unique within a batch")
+        return requests
+
+
+class BatchInputSerializer(BatchRequestsSerializer):
+    """Up to 10,000 chat requests answered by one model (more in further chunks)."""
+
+    model = TextField(default="optiroute/auto", help_text=MODEL_HELP)
     optiroute = BatchOptionsSerializer(required=False)
     max_tokens = serializers.IntegerField(required=False, min_value=1, max_value=MAX_TOKENS, allow_null=True,
                                           help_text="the longest answer of every request that sets none")
@@ -69,20 +85,28 @@ class BatchInputSerializer(InputSerializer):
                                         help_text="run the proposed model at once; otherwise the batch waits, "
                                                   "status proposed, for POST .../confirm")
 
-    def validate_requests(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        ids = [r["custom_id"] for r in requests if "custom_id" in r]
-        if len(ids) != len(set(ids)):
-            raise serializers.ValidationError("custom_id values must be unique within a batch")
-        return requests
-
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        # The references stay with their requests (stored per row, as a console upload stores them).
+        # The references stay with their requests (stored per row, as a console upload stores them);
+        # with more chunks to come, they may be in a later chunk (choosing says so if none is).
         selection = (data.get("optiroute") or {}).get("selection")
-        has_references = any(r.get("reference") for r in data["requests"])
+        has_references = data["more_to_come"] or any(r.get("reference") for r in data["requests"])
         if selection and selection["mode"] == "graded" and not has_references and not selection.get("judge"):
             raise serializers.ValidationError({"optiroute": {"selection": [
                 "graded selection needs a `reference` answer on some requests or a `judge` model"]}})
         return data
+
+
+class BatchUploadSerializer(serializers.Serializer):
+    """The multipart form of a batch or a chunk: a CSV or JSONL file of requests beside the other fields."""
+
+    file = serializers.FileField(help_text="CSV (a prompt column; custom_id, system, max_tokens, reference optional) "
+                                           "or JSONL (prompt or messages a line); up to 20 MB and 10,000 rows")
+    model = serializers.CharField(required=False, help_text=MODEL_HELP + " (a new batch only)")
+    optiroute = serializers.CharField(required=False, help_text="the `optiroute` object as JSON text (a new batch only)")
+    max_tokens = serializers.IntegerField(required=False, min_value=1, max_value=MAX_TOKENS)
+    budget_usd = serializers.FloatField(required=False, min_value=0.0)
+    auto_run = serializers.BooleanField(required=False)
+    more_to_come = serializers.BooleanField(required=False, help_text=MORE_HELP)
 
 
 class BatchResumeSerializer(InputSerializer):
@@ -129,6 +153,7 @@ class BatchOutputSerializer(serializers.Serializer):
     budget_usd = serializers.FloatField(allow_null=True)
     max_tokens = serializers.IntegerField(allow_null=True)
     auto_run = serializers.BooleanField()
+    awaiting_more = serializers.BooleanField(help_text="more chunks of requests are to be appended")
     eta_seconds = serializers.FloatField(allow_null=True, help_text="estimated time left while it runs")
     error = serializers.CharField(allow_null=True)
 

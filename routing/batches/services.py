@@ -42,7 +42,8 @@ from routing.inference.chain import AllProvidersFailed, Chain, chain_build, comp
 from routing.inference.providers import ChatCall, unusable_reason
 from routing.models import ApiKey, Batch, BatchItem, Decision, Usage, fast_commit
 
-MAX_ITEMS = 10_000
+MAX_ITEMS = 10_000  # a request body's or an upload's requests; more come in further chunks
+MAX_BATCH_ROWS = 100_000  # a batch's requests over all its chunks
 CHUNK = 50
 MAX_ATTEMPTS = 3  # a row whose calls fail this many times is reported failed with the last error
 OPEN = [Batch.Status.QUEUED, Batch.Status.PROPOSED, Batch.Status.RUNNING]
@@ -63,21 +64,58 @@ def get_batch_for_key(api_key: ApiKey, batch_id: uuid.UUID) -> Batch:
 
 
 def batch_create(*, api_key: ApiKey, model: str, requests: list[dict[str, Any]], options: dict[str, Any],
-                 auto_run: bool = False, budget_usd: float | None = None, max_tokens: int | None = None) -> Batch:
-    """Store a batch and hand it to the workers; a bad model or profile is refused before anything is stored."""
+                 auto_run: bool = False, budget_usd: float | None = None, max_tokens: int | None = None,
+                 more_to_come: bool = False) -> Batch:
+    """Store a batch and hand it to the workers (with `more_to_come`, once its last chunk is appended);
+    a bad model or profile is refused before anything is stored."""
     _check_model(model, api_key, options)
-    from routing.tasks import batch_run_task  # tasks import this module
-
     with transaction.atomic():
         batch = Batch.objects.create(api_key=api_key, cohort=api_key.cohort, model=model, options=options,
                                      total=len(requests), auto_run=auto_run, budget_usd=budget_usd,
-                                     max_tokens=max_tokens or options.get("max_output_tokens"))
-        BatchItem.objects.bulk_create(
-            [BatchItem(batch=batch, position=i, custom_id=r.get("custom_id") or str(i), messages=r["messages"],
-                       max_tokens=r.get("max_tokens"), reference=r.get("reference") or "")
-             for i, r in enumerate(requests)], batch_size=1000)
-        transaction.on_commit(lambda: batch_run_task.delay(str(batch.pk)))
+                                     max_tokens=max_tokens or options.get("max_output_tokens"),
+                                     awaiting_more=more_to_come)
+        _items_store(batch, requests, start=0)
+        if not more_to_come:
+            _queue_choice(batch)
     return batch
+
+
+def batch_items_append(*, batch: Batch, requests: list[dict[str, Any]], more_to_come: bool = False) -> Batch:
+    """Append a chunk of requests to a batch created with `more_to_come`, before its model is chosen;
+    the chunk is stored whole or not at all. Choosing starts once a chunk says no more come."""
+    with transaction.atomic():
+        # The batch row's lock orders concurrent chunks: each takes the positions after the last.
+        locked = Batch.objects.select_for_update().get(pk=batch.pk)
+        if locked.status != Batch.Status.QUEUED or not locked.awaiting_more:
+            raise OptiRouteError(
+                f"batch {batch.pk} is {locked.status} and takes no more requests: requests are appended only to "
+                "a batch created with more_to_come, until a chunk sent without it", status=409, code="batch_state")
+        if locked.total + len(requests) > MAX_BATCH_ROWS:
+            raise OptiRouteError(f"batch {batch.pk} holds {locked.total} requests; {len(requests)} more would pass "
+                                 f"the {MAX_BATCH_ROWS:,} a batch may hold")
+        ids = [r.get("custom_id") or str(locked.total + i) for i, r in enumerate(requests)]
+        if taken := locked.items.filter(custom_id__in=ids).values_list("custom_id", flat=True).first():
+            raise OptiRouteError(f"custom_id {taken!r} is already in batch {batch.pk}; custom_id values must be "
+                                 "unique within a batch")
+        _items_store(locked, requests, start=locked.total)
+        Batch.objects.filter(pk=batch.pk).update(total=locked.total + len(requests), awaiting_more=more_to_come)
+        if not more_to_come:
+            _queue_choice(locked)
+    batch.refresh_from_db()
+    return batch
+
+
+def _items_store(batch: Batch, requests: list[dict[str, Any]], *, start: int) -> None:
+    BatchItem.objects.bulk_create(
+        [BatchItem(batch=batch, position=start + i, custom_id=r.get("custom_id") or str(start + i),
+                   messages=r["messages"], max_tokens=r.get("max_tokens"), reference=r.get("reference") or "")
+         for i, r in enumerate(requests)], batch_size=1000)
+
+
+def _queue_choice(batch: Batch) -> None:
+    from routing.tasks import batch_run_task  # tasks import this module
+
+    transaction.on_commit(lambda: batch_run_task.delay(str(batch.pk)))
 
 
 def _check_model(model: str, api_key: ApiKey, options: dict[str, Any]) -> None:
@@ -92,8 +130,8 @@ def _check_model(model: str, api_key: ApiKey, options: dict[str, Any]) -> None:
 def batch_run(*, batch_id: str) -> None:
     """Choose the batch's model, then propose it (or, with auto_run, start answering)."""
     batch = Batch.objects.select_related("cohort", "api_key").filter(pk=batch_id).first()
-    if batch is None or batch.status != Batch.Status.QUEUED:
-        return  # proposed or running already: a duplicate delivery
+    if batch is None or batch.status != Batch.Status.QUEUED or batch.awaiting_more:
+        return  # proposed or running already (a duplicate delivery), or more requests are to come
     if batch.chosen_model_id is None:
         try:
             _choose(batch)
@@ -168,8 +206,6 @@ def batch_cancel(*, batch: Batch) -> Batch:
 
 def batch_resume(*, batch: Batch, budget_usd: float | None = None) -> Batch:
     """Go on with a cancelled or stopped batch, with a new total budget if given; rows answered stay answered."""
-    from routing.tasks import batch_run_task
-
     changes: dict[str, Any] = {"error": "", "finished_at": None, "started_at": timezone.now()}
     if budget_usd is not None:
         changes["budget_usd"] = budget_usd
@@ -178,7 +214,7 @@ def batch_resume(*, batch: Batch, budget_usd: float | None = None) -> Batch:
         if batch.chosen_model_id is None:  # cancelled before its model was chosen
             moved = resumable.update(status=Batch.Status.QUEUED, **changes)
             if moved:
-                transaction.on_commit(lambda: batch_run_task.delay(str(batch.pk)))
+                _queue_choice(batch)
         else:
             moved = resumable.update(status=Batch.Status.RUNNING, **changes)
             if moved:
@@ -488,6 +524,7 @@ def batch_summary(batch: Batch) -> dict[str, Any]:
             "choice": batch.choice, "proposal": batch.choice.get("proposal"), "error": batch.error or None,
             "cost_usd": round(float(batch.choice.get("sample_cost_usd") or 0.0) + cost, 8),
             "budget_usd": batch.budget_usd, "max_tokens": batch.max_tokens, "auto_run": batch.auto_run,
+            "awaiting_more": batch.awaiting_more,
             "eta_seconds": _eta_seconds(batch, remaining),
             "created_at": batch.created_at.isoformat(),
             "finished_at": batch.finished_at.isoformat() if batch.finished_at else None}

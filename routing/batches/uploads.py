@@ -9,7 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
 
 from optiroute.api_errors import OptiRouteError
 from routing.batches.serializers import BatchRequestSerializer
@@ -36,8 +39,24 @@ def batch_upload_read(*, name: str, data: bytes) -> list[dict[str, Any]]:
     if not rows:
         raise OptiRouteError(f"{name} holds no requests")
     if len(rows) > MAX_ROWS:
-        raise OptiRouteError(f"{name} holds {len(rows)} requests; a batch takes at most {MAX_ROWS}")
+        raise OptiRouteError(f"{name} holds {len(rows)} requests; an upload takes at most {MAX_ROWS:,} "
+                             "(send more as further chunks of the same batch)")
     return _validated(name, rows)
+
+
+def batch_upload_body(*, fields: Mapping[str, Any], upload: UploadedFile) -> dict[str, Any]:
+    """A multipart request's fields as the JSON body the batch API takes: the file's requests (refused
+    whole, naming the line, if bad), and `optiroute` read from its JSON text."""
+    name = upload.name or "upload"
+    upload_size_check(name=name, size=upload.size or 0)  # before it is read into memory
+    body: dict[str, Any] = {key: fields[key] for key in fields if key != "file"}
+    if isinstance(body.get("optiroute"), str):
+        try:
+            body["optiroute"] = json.loads(body["optiroute"])
+        except json.JSONDecodeError as exc:
+            raise OptiRouteError(f"optiroute: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    body["requests"] = batch_upload_read(name=name, data=upload.read())
+    return body
 
 
 def upload_size_check(*, name: str, size: int) -> None:

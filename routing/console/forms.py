@@ -222,10 +222,36 @@ def _batch_model_choices() -> list[tuple[str, str]]:
             *((m, f"Model {m}") for m in models)]
 
 
-class BatchUploadForm(forms.Form):
-    """A batch as a file of requests, with how to choose its model and what it may spend."""
+class BatchRowsForm(forms.Form):
+    """A file of up to 10,000 requests: a batch's first chunk, or one appended to it."""
 
     file = forms.FileField(label="Requests file", help_text="")
+    more_to_come = forms.BooleanField(required=False, label="More files follow",
+                                      help_text="Keep the batch open for another file of rows; its model is "
+                                                "chosen once a file comes without this.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from routing.batches.uploads import FORMATS_HELP, MAX_UPLOAD_BYTES
+
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = f"{FORMATS_HELP[0].upper()}{FORMATS_HELP[1:]}; up to " \
+                                        f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB and 10,000 rows a file."
+
+    def clean_file(self) -> list[dict[str, Any]]:
+        from optiroute.api_errors import OptiRouteError
+        from routing.batches.uploads import batch_upload_read, upload_size_check
+
+        upload = self.cleaned_data["file"]
+        try:
+            upload_size_check(name=upload.name, size=upload.size)  # before it is read into memory
+            return batch_upload_read(name=upload.name, data=upload.read())
+        except OptiRouteError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+
+class BatchUploadForm(BatchRowsForm):
+    """A batch as a file of requests, with how to choose its model and what it may spend."""
+
     model = forms.ChoiceField(choices=_batch_model_choices, initial="optiroute/auto", label="Model",
                               help_text="Routing proposes one model from a sample of the requests; "
                                         "or name the model yourself.")
@@ -241,24 +267,8 @@ class BatchUploadForm(forms.Form):
     auto_run = forms.BooleanField(required=False, label="Run at once",
                                   help_text="Start answering with the proposed model without waiting for "
                                             "a confirmation.")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from routing.batches.uploads import FORMATS_HELP, MAX_UPLOAD_BYTES
-
-        super().__init__(*args, **kwargs)
-        self.fields["file"].help_text = f"{FORMATS_HELP[0].upper()}{FORMATS_HELP[1:]}; up to " \
-                                        f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB and 10,000 rows."
-
-    def clean_file(self) -> list[dict[str, Any]]:
-        from optiroute.api_errors import OptiRouteError
-        from routing.batches.uploads import batch_upload_read, upload_size_check
-
-        upload = self.cleaned_data["file"]
-        try:
-            upload_size_check(name=upload.name, size=upload.size)  # before it is read into memory
-            return batch_upload_read(name=upload.name, data=upload.read())
-        except OptiRouteError as exc:
-            raise forms.ValidationError(exc.message) from None
+    field_order = ["file", "model", "max_cost_usd", "max_latency_ms", "local_only", "budget_usd", "max_tokens",
+                   "auto_run", "more_to_come"]
 
     def batch_arguments(self) -> dict[str, Any]:
         """batch_create's keyword arguments (but the key)."""
@@ -267,7 +277,8 @@ class BatchUploadForm(forms.Form):
         if data["local_only"]:
             constraints["local_only"] = True
         return {"model": data["model"], "requests": data["file"], "options": {"constraints": constraints},
-                "auto_run": data["auto_run"], "budget_usd": data["budget_usd"], "max_tokens": data["max_tokens"]}
+                "auto_run": data["auto_run"], "budget_usd": data["budget_usd"], "max_tokens": data["max_tokens"],
+                "more_to_come": data["more_to_come"]}
 
 
 class EvaluationDatasetForm(forms.Form):

@@ -28,7 +28,7 @@ RULES = {
     "api/v1/route": KEY, "v1/chat/completions": KEY, "v1/models": KEY, "api/v1/feedback": KEY,
     "api/v1/batches": KEY, "api/v1/batches/<uuid:batch_id>": KEY, "api/v1/batches/<uuid:batch_id>/results": KEY,
     "api/v1/batches/<uuid:batch_id>/confirm": KEY, "api/v1/batches/<uuid:batch_id>/cancel": KEY,
-    "api/v1/batches/<uuid:batch_id>/resume": KEY,
+    "api/v1/batches/<uuid:batch_id>/resume": KEY, "api/v1/batches/<uuid:batch_id>/items": KEY,
     "chat/": USER, "chat/c/<int:pk>/": USER, "chat/c/<int:pk>/rename/": USER, "chat/c/<int:pk>/delete/": USER,
     "chat/preview/": USER, "chat/stream/": USER, "chat/decisions/<uuid:pk>/": USER,
     "chat/feedback/<uuid:decision_id>/<str:rating>/": USER,

@@ -41,7 +41,9 @@ def test_it_refuses_unknown_options_and_bounds_the_sliders(schema):
 
 def test_it_documents_the_answers_and_the_error_shape(schema):
     paths = schema["paths"]
-    assert set(paths["/api/v1/batches"]["post"]["responses"]) == {"202", "400", "401", "403", "404", "415"}
+    assert set(paths["/api/v1/batches"]["post"]["responses"]) == {"202", "400", "401", "403", "404", "413", "415"}
+    assert set(paths["/api/v1/batches/{batch_id}/items"]["post"]["requestBody"]["content"]) == {
+        "application/json", "multipart/form-data"}
     assert set(paths["/v1/chat/completions"]["post"]["responses"]["200"]["content"]) == {
         "application/json", "text/event-stream"}
     errors = [response for methods in paths.values() for operation in methods.values()
