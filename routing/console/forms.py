@@ -267,8 +267,24 @@ class BatchUploadForm(BatchRowsForm):
     auto_run = forms.BooleanField(required=False, label="Run at once",
                                   help_text="Start answering with the proposed model without waiting for "
                                             "a confirmation.")
+    selection_mode = forms.ChoiceField(
+        choices=[("evidence", "Evidence: the registry's estimates on the sample, no calls"),
+                 ("graded", "Graded: the top candidates answer the sample, graded against the reference column")],
+        initial="evidence", required=False, label="Judge the candidates by")
+    per_cluster = forms.BooleanField(required=False, label="One model per cluster",
+                                     help_text="Answer each cluster of similar requests with its own best model "
+                                               "on the sample.")
     field_order = ["file", "model", "max_cost_usd", "max_latency_ms", "local_only", "budget_usd", "max_tokens",
-                   "auto_run", "more_to_come"]
+                   "auto_run", "more_to_come", "selection_mode", "per_cluster"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        rows = data.get("file") or []
+        if data.get("selection_mode") == "graded" and rows and not data.get("more_to_come") \
+                and not any(row.get("reference") for row in rows):
+            self.add_error("selection_mode", "Graded needs reference answers: a reference column (CSV) or key "
+                                             "(JSONL) filled for some rows.")
+        return data
 
     def batch_arguments(self) -> dict[str, Any]:
         """batch_create's keyword arguments (but the key)."""
@@ -276,7 +292,11 @@ class BatchUploadForm(BatchRowsForm):
         constraints = {name: data[name] for name in ("max_cost_usd", "max_latency_ms") if data[name] is not None}
         if data["local_only"]:
             constraints["local_only"] = True
-        return {"model": data["model"], "requests": data["file"], "options": {"constraints": constraints},
+        options: dict[str, Any] = {"constraints": constraints}
+        mode = data["selection_mode"] or "evidence"
+        if mode != "evidence" or data["per_cluster"]:
+            options["selection"] = {"mode": mode, "per_cluster": data["per_cluster"]}
+        return {"model": data["model"], "requests": data["file"], "options": options,
                 "auto_run": data["auto_run"], "budget_usd": data["budget_usd"], "max_tokens": data["max_tokens"],
                 "more_to_come": data["more_to_come"]}
 

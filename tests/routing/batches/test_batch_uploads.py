@@ -78,6 +78,23 @@ def test_a_bad_upload_is_refused_naming_the_line_and_nothing_is_stored(provider,
 
 
 @pytest.mark.django_db
+def test_it_stores_how_the_model_is_chosen(provider, engineer):
+    csv = "prompt,reference\nWhat is 2+2?,4\nName a colour.,\n"
+    response = upload(engineer, "jobs.csv", csv, model="optiroute/balanced", selection_mode="graded",
+                      per_cluster="on")
+    assert response.status_code == 302, response.content.decode()
+    assert Batch.objects.get().options["selection"] == {"mode": "graded", "per_cluster": True}
+
+
+@pytest.mark.django_db
+def test_graded_choice_without_reference_answers_is_refused(provider, engineer):
+    response = upload(engineer, "jobs.csv", "prompt\nWhat is 2+2?\n", model="optiroute/balanced",
+                      selection_mode="graded")
+    assert response.status_code == 400 and "Graded needs reference answers" in response.content.decode()
+    assert not Batch.objects.exists()
+
+
+@pytest.mark.django_db
 def test_an_oversized_upload_is_refused_by_its_size(provider, engineer):
     response = upload(engineer, "huge.csv", b"prompt\n" + b"x" * MAX_UPLOAD_BYTES)
     assert response.status_code == 400 and "huge.csv is 21.0 MB; a batch upload may be at most 20 MB" in \
