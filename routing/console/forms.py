@@ -278,7 +278,7 @@ class BatchUploadForm(BatchRowsForm):
                    "auto_run", "more_to_come", "selection_mode", "per_cluster"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         rows = data.get("file") or []
         if data.get("selection_mode") == "graded" and rows and not data.get("more_to_come") \
                 and not any(row.get("reference") for row in rows):
