@@ -268,9 +268,10 @@ class BatchUploadForm(BatchRowsForm):
                                   help_text="Start answering with the proposed model without waiting for "
                                             "a confirmation.")
     selection_mode = forms.ChoiceField(
-        choices=[("evidence", "Evidence: the registry's estimates on the sample, no calls"),
-                 ("graded", "Graded: the top candidates answer the sample, graded against the reference column")],
-        initial="evidence", required=False, label="Judge the candidates by")
+        choices=[("evidence", "Evidence (no calls)"), ("graded", "Graded answers on the sample")],
+        initial="evidence", required=False, label="Judge the candidates by",
+        help_text="Evidence: the registry's estimates on the sample. Graded: the top candidates answer the sample "
+                  "and are graded against the file's reference answers (paid, and those answers are kept).")
     per_cluster = forms.BooleanField(required=False, label="One model per cluster",
                                      help_text="Answer each cluster of similar requests with its own best model "
                                                "on the sample.")

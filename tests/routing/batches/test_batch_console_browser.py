@@ -57,3 +57,41 @@ def test_an_engineer_uploads_confirms_and_downloads_a_batch(live_server: Any, ce
     page.get_by_role("link", name="Batches").first.click()
     expect(page.locator("#batches")).to_contain_text("Succeeded")
     page.screenshot(path=str(SCREENSHOTS / "batch-list.png"), full_page=True)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_engineer_sends_a_batch_in_two_files(live_server: Any, celery_worker: Any, provider: Any,
+                                                browser_page: Any, tmp_path: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    get_user_model().objects.create_user("grace", password="pw-grace-123", is_staff=True)
+    sign_in(page, live_server.url, "grace")
+    page.wait_for_url("**/console/overview/")
+    page.get_by_role("link", name="Batches").click()
+
+    first = tmp_path / "part1.csv"
+    first.write_text("custom_id,prompt\n" + "".join(f"a{i},Label ticket {i}: a late delivery.\n" for i in range(5)))
+    page.get_by_label("Requests file").set_input_files(str(first))
+    page.get_by_label("Model:", exact=True).select_option("cheap")
+    page.get_by_label("More files follow").check()
+    page.screenshot(path=str(SCREENSHOTS / "batch-upload-form.png"), full_page=True)
+    page.get_by_role("button", name="Upload batch").click()
+    expect(page.get_by_role("heading", name="Add more rows")).to_be_visible()
+    expect(page.locator("[data-status]")).to_have_text("Queued")
+
+    bad = tmp_path / "part2.jsonl"
+    bad.write_text('{"prompt": "Label ticket 5."}\n{"prompt": \n')
+    page.get_by_label("Requests file").set_input_files(str(bad))
+    page.get_by_role("button", name="Add rows").click()
+    expect(page.get_by_role("alert").first).to_contain_text("part2.jsonl, line 2: not valid JSON")
+    page.screenshot(path=str(SCREENSHOTS / "batch-add-rows-refused.png"), full_page=True)
+
+    second = tmp_path / "part2.jsonl"
+    second.write_text("".join(f'{{"custom_id": "b{i}", "prompt": "Label ticket {i}: a refund."}}\n' for i in range(3)))
+    page.get_by_label("Requests file").set_input_files(str(second))
+    page.get_by_role("button", name="Add rows").click()
+    expect(page.get_by_role("heading", name="Batch of 8 requests")).to_be_visible()
+    expect(page.locator("[data-status]")).to_have_text("Proposed")
+    expect(page.get_by_role("heading", name="Add more rows")).to_have_count(0)
+    page.screenshot(path=str(SCREENSHOTS / "batch-two-files-proposed.png"), full_page=True)
