@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from registry.models import DECLARED_METRICS, LLM
-from routing.engine.costs import expected_latency_ms, neighbour_costs, typical_cost
+from routing.engine.costs import expected_latency, neighbour_costs, typical_cost
 from routing.engine.request import NEIGHBOURS_RECORDED, Candidate, Estimates, Request, RoutingError, Strategy
 from routing.engine.snapshot import Snapshot
 from routing.engine.strategies import evidence_scopes, prior_for
@@ -78,10 +78,11 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candid
     for llm in candidates:
         quality, confidence, count = qualities[llm.id]
         prior = prior_for(llm.id, request.task_type, request, snapshot)
+        latency = expected_latency(llm, request.output_tokens)
         candidate = Candidate(
             llm=llm, quality=quality, confidence=confidence, evidence_n=count, prior=prior.quality,
             prior_source=prior.source, cost_usd=costs[llm.id], typical_cost_usd=typical_cost(llm, request, snapshot),
-            latency_ms=expected_latency_ms(llm, request.output_tokens), declared=declared_metrics(llm, snapshot),
+            latency_ms=latency.ms, latency_source=latency.source, declared=declared_metrics(llm, snapshot),
             feedback_n=from_feedback[llm.id],
             feedback_prior_n=snapshot.field_prior_n(llm.id, request.task_type, evidence_scopes(request)))
         (estimates.candidates if llm.id in chosen_ids else estimates.reserve).append(candidate)

@@ -14,7 +14,8 @@ def explain(chosen: Candidate, ranking: list[Candidate], weights: dict[str, floa
                 else f"from {chosen.prior_source}" if chosen.prior_source != "none" else "no evidence")
     text = (f"Chose {chosen.llm.name} for a {analysis['task_type']} request ({analysis['domain']} domain, "
             f"complexity {analysis['complexity']:.2f}): expected quality {chosen.quality:.2f} ({evidence}), "
-            f"expected cost ${chosen.cost_usd:.6f}, expected latency {chosen.latency_ms:.0f} ms; "
+            f"expected cost ${chosen.cost_usd:.6f}, expected latency {chosen.latency_ms:.0f} ms"
+            f"{f' ({chosen.latency_source})' if chosen.latency_source else ''}; "
             f"utility {chosen.utility:.3f} with weights {top_weights}.")
     if chosen.feedback_n or chosen.feedback_prior_n:
         text += (f" Feedback contributed {chosen.feedback_n} rated answer{'s' if chosen.feedback_n != 1 else ''} "
