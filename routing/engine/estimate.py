@@ -86,7 +86,20 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candid
             feedback_n=from_feedback[llm.id],
             feedback_prior_n=snapshot.field_prior_n(llm.id, request.task_type, evidence_scopes(request)))
         (estimates.candidates if llm.id in chosen_ids else estimates.reserve).append(candidate)
+    neutral_fill(estimates.candidates + estimates.reserve)
     return estimates
+
+
+def neutral_fill(candidates: list[Candidate]) -> None:
+    """A model without a published figure on a dimension scores the mean of the candidates' published
+    figures on it (NEUTRAL where none has one): a missing figure is neither a penalty nor a reward,
+    as a fixed 0.5 would be against leaderboards whose figures run from 0.9 to 1."""
+    for metric in DECLARED_METRICS:
+        known = [value for c in candidates if (value := getattr(c.llm, metric)) is not None]
+        fill = sum(known) / len(known) if known else NEUTRAL
+        for c in candidates:
+            if getattr(c.llm, metric) is None:
+                c.declared = {**c.declared, metric: fill}
 
 
 def feedback_neighbours(request: Request, snapshot: Snapshot, models: list[LLM],

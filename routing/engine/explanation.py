@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from registry.models import DECLARED_METRICS
+from routing.engine.estimate import NEUTRAL
 from routing.engine.request import Candidate
 
 
@@ -20,9 +22,31 @@ def explain(chosen: Candidate, ranking: list[Candidate], weights: dict[str, floa
     if chosen.feedback_n or chosen.feedback_prior_n:
         text += (f" Feedback contributed {chosen.feedback_n} rated answer{'s' if chosen.feedback_n != 1 else ''} "
                  f"among the similar prompts and {chosen.feedback_prior_n} to its task-level record.")
+    text += _published_figures(chosen, weights)
     if len(ranking) > 1:
         runner = ranking[1]
         text += f" Runner-up {runner.llm.name} scored {runner.utility:.3f}."
     if fallback_reason:
         text += f" Fallback: {fallback_reason}."
     return text
+
+
+def _published_figures(chosen: Candidate, weights: dict[str, float]) -> str:
+    """Where the chosen model's figure on each weighted non-functional dimension came from: its
+    published source and date, or that none is published (routing.engine.estimate.neutral_fill)."""
+    weighted = [metric for metric in DECLARED_METRICS if weights.get(metric, 0) > 0]
+    sources = (chosen.llm.sources or {}).get("metric_sources", {})
+    found = [f"{metric} {getattr(chosen.llm, metric):.2f} ({_named(sources.get(metric))})"
+             for metric in weighted if getattr(chosen.llm, metric) is not None]
+    missing = [metric for metric in weighted if getattr(chosen.llm, metric) is None]
+    text = f" Published figures: {'; '.join(found)}." if found else ""
+    if missing:
+        text += (f" No published figure for {', '.join(missing)}: scored neutrally, at the mean of the candidates' "
+                 f"published figures ({NEUTRAL:g} where none has one).")
+    return text
+
+
+def _named(source: dict[str, str] | None) -> str:
+    if not source:
+        return "declared, source not recorded"
+    return ", ".join(part for part in (source.get("name"), source.get("date")) if part)
