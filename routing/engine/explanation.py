@@ -41,8 +41,9 @@ def _published_figures(chosen: Candidate, weights: dict[str, float]) -> str:
     missing = [metric for metric in weighted if getattr(chosen.llm, metric) is None]
     text = f" Published figures: {'; '.join(found)}." if found else ""
     if missing:
-        text += (f" No published figure for {', '.join(missing)}: scored neutrally, at the mean of the candidates' "
-                 f"published figures ({NEUTRAL:g} where none has one).")
+        # No apostrophes or other characters HTML escapes: pages show the explanation as stored.
+        text += (f" No published figure for {', '.join(missing)}: scored neutrally, at the mean published figure "
+                 f"of the candidates ({NEUTRAL:g} where none has one).")
     return text
 
 
