@@ -106,6 +106,12 @@ class LLM(models.Model):
     def is_local(self) -> bool:
         return self.provider.kind == Provider.Kind.LOCAL
 
+    def published_figures(self) -> list[dict[str, Any]]:
+        """Each declared metric with its figure and where it was published ({} where none is)."""
+        sources = (self.sources or {}).get("metric_sources", {})
+        return [{"metric": metric, "value": getattr(self, metric), "source": sources.get(metric, {})}
+                for metric in DECLARED_METRICS]
+
     def estimated_cost_usd(self, input_tokens: int, output_tokens: int) -> float | None:
         if self.input_price_per_mtok is None or self.output_price_per_mtok is None:
             return None

@@ -53,3 +53,12 @@ def test_a_figure_without_a_source_is_refused(tmp_path: Path):
     with pytest.raises(CommandError, match=r"gpt-4o: creativity 0\.85 has no source"):
         call_command("import_models", str(path))
     assert not LLM.objects.exists()
+
+
+def test_the_model_page_shows_each_figure_with_its_source(staff):
+    call_command("import_models")
+    llm = LLM.objects.get(name="gpt-4o-mini")
+    page = staff.client.get(f"/console/models/{llm.pk}/").content.decode()
+    assert "Published figures" in page and "Vectara HHEM hallucination leaderboard" in page
+    assert "hallucination rate 3.3% (openai/gpt-4o-mini-2024-07-18)" in page
+    assert page.count("no published figure") == 3  # harmlessness, steerability and creativity
