@@ -12,6 +12,7 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "fold-feedback": {"task": "feedback.tasks.feedback_fold_task", "schedule": 60.0},
     "requeue-import-jobs": {"task": "registry.tasks.import_jobs_requeue_task", "schedule": 60.0},
+    "observed-latency": {"task": "routing.tasks.observed_latency_refresh_task", "schedule": 60.0},
     "prompt-retention": {"task": "routing.tasks.prompt_retention_task", "schedule": 3600.0},
 }
 

@@ -205,6 +205,12 @@ OPTIROUTE_BATCH_CLAIM_TIMEOUT_S = env_int("OPTIROUTE_BATCH_CLAIM_TIMEOUT_S", 600
 CIRCUIT_FAILURES = env_int("CIRCUIT_FAILURES", 5, 1)
 CIRCUIT_WINDOW_S = env_int("CIRCUIT_WINDOW_S", 60, 1)
 CIRCUIT_COOLDOWN_S = env_int("CIRCUIT_COOLDOWN_S", 30, 1)
+# Observed latency: each model's last OPTIROUTE_OBSERVED_WINDOW calls within OPTIROUTE_OBSERVED_HOURS
+# give its time to first token, p50/p95 and error rate; from OPTIROUTE_OBSERVED_MIN_CALLS answered
+# calls on, routing's latency figure is the observed p50 instead of the declared one.
+OPTIROUTE_OBSERVED_MIN_CALLS = env_int("OPTIROUTE_OBSERVED_MIN_CALLS", 20, 1)
+OPTIROUTE_OBSERVED_WINDOW = env_int("OPTIROUTE_OBSERVED_WINDOW", 200, 1)
+OPTIROUTE_OBSERVED_HOURS = env_int("OPTIROUTE_OBSERVED_HOURS", 24, 1)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

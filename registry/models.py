@@ -106,10 +106,42 @@ class LLM(models.Model):
     def is_local(self) -> bool:
         return self.provider.kind == Provider.Kind.LOCAL
 
+    def published_figures(self) -> list[dict[str, Any]]:
+        """Each declared metric with its figure and where it was published ({} where none is)."""
+        sources = (self.sources or {}).get("metric_sources", {})
+        return [{"metric": metric, "value": getattr(self, metric), "source": sources.get(metric, {})}
+                for metric in DECLARED_METRICS]
+
     def estimated_cost_usd(self, input_tokens: int, output_tokens: int) -> float | None:
         if self.input_price_per_mtok is None or self.output_price_per_mtok is None:
             return None
         return (input_tokens * self.input_price_per_mtok + output_tokens * self.output_price_per_mtok) / 1e6
+
+
+class ObservedLatency(models.Model):
+    """A model's latency and reliability as routing's own calls to it went, over a recent window
+    (routing rolls its call timings up into this row every minute; settings OPTIROUTE_OBSERVED_*)."""
+
+    llm = models.OneToOneField(LLM, on_delete=models.CASCADE, related_name="observed")
+    calls = models.PositiveIntegerField()  # answered and failed
+    errors = models.PositiveIntegerField()
+    p50_ms = models.FloatField(null=True)  # total time of the answered calls
+    p95_ms = models.FloatField(null=True)
+    first_token_p50_ms = models.FloatField(null=True)  # streamed calls only
+    first_token_calls = models.PositiveIntegerField(default=0)
+    since = models.DateTimeField()  # the oldest call in the window
+    refreshed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.llm_id}: p50 {self.p50_ms} ms over {self.calls} calls"
+
+    @property
+    def answered(self) -> int:
+        return self.calls - self.errors
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.calls if self.calls else 0.0
 
 
 FIELD_FORMAT = "field"  # the source_format of datasets of outcomes seen in production (field evidence)

@@ -18,9 +18,11 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from registry.catalog.sources import CATALOG_KEYS, metric_sources_of
 from registry.embedder import get_embedder
 from registry.importers import Errors, EvaluationImportError, ParsedData, parse, validate_models
 from registry.models import (
+    DECLARED_METRICS,
     FIELD_FORMAT,
     LLM,
     Dataset,
@@ -178,9 +180,12 @@ def _register_models(parsed: ParsedData, report: ImportReport) -> dict[str, LLM]
     return existing
 
 
-def _upsert_model(spec: dict[str, Any], fallback_provider: str) -> tuple[LLM, bool]:
+def _upsert_model(spec: dict[str, Any], fallback_provider: str, *, explicit: frozenset[str] = frozenset()
+                  ) -> tuple[LLM, bool]:
+    """Create or update a model from its description; absent values keep what the registry has,
+    except the `explicit` keys, which are set even when empty (a catalog's unsourced figures)."""
     fields = {key: value for key, value in spec.items()
-              if key not in {"name", "provider"} and value not in (None, "", [], {})}
+              if key not in {"name", "provider"} and (key in explicit or value not in (None, "", [], {}))}
     if spec.get("provider") or not LLM.objects.filter(name=spec["name"]).exists():
         fields["provider"], _ = Provider.objects.get_or_create(
             name=spec.get("provider") or fallback_provider, defaults={"kind": Provider.Kind.EVALUATION})
@@ -205,8 +210,9 @@ def models_import(*, path: Path) -> list[str]:
     if not isinstance(items, list):
         raise EvaluationImportError([f"{Path(path).name}: expected a list of models or a catalog object"])
     _validate_providers(providers, Path(path).name, errors)
-    specs = validate_models(items, Path(path).name, errors, warnings,
-                            allowed_extra=frozenset({"price_source", "declared_metrics_source"}))
+    specs = validate_models(items, Path(path).name, errors, warnings, allowed_extra=CATALOG_KEYS)
+    sourced = _catalog_sources(items, specs, data.get("sources", {}) if isinstance(data, dict) else {},
+                               Path(path).name, errors)
     errors.raise_if_any()
     with transaction.atomic():
         for provider in providers:
@@ -214,8 +220,24 @@ def models_import(*, path: Path) -> list[str]:
                 "kind": provider["kind"], "base_url": provider.get("base_url", ""),
                 "api_key_env": provider.get("api_key_env", "")})
         for spec in specs:
-            _upsert_model(spec, "unregistered")
+            _upsert_model(spec, "unregistered", explicit=sourced)
     return warnings
+
+
+def _catalog_sources(items: list[Any], specs: list[dict[str, Any]], sources: Any, name: str, errors: Errors
+                     ) -> frozenset[str]:
+    """Add each model's sourced figures to its spec's `sources`; returns the keys to set even when
+    empty: a catalog that sources its figures replaces the registry's, unsourced ones included."""
+    by_name = {item.get("name", "").strip(): item for item in items if isinstance(item, dict)}
+    if not any("metric_sources" in item for item in by_name.values()):
+        return frozenset()
+    for spec in specs:
+        item = by_name[spec["name"]]
+        where = f"{name} model {spec['name']}"
+        spec["sources"] = {**spec["sources"], **{key: item[key] for key in CATALOG_KEYS & set(item)},
+                           "metric_sources": metric_sources_of(item, sources if isinstance(sources, dict) else {},
+                                                               where, errors)}
+    return frozenset(DECLARED_METRICS)
 
 
 def _validate_providers(providers: Any, source: str, errors: Errors) -> None:

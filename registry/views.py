@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Count
@@ -8,7 +9,7 @@ from django.views.decorators.http import require_POST
 from optiroute.http import HtmxHttpRequest
 from registry.forms import ImportUploadForm, LLMForm, ProviderForm
 from registry.importers import EvaluationImportError
-from registry.models import LLM, Dataset, ImportJob, Provider
+from registry.models import LLM, Dataset, ImportJob, ObservedLatency, Provider
 from registry.services import import_job_create
 
 # Routing reloads the registry's models every 5 s (routing's snapshot): the pages say so.
@@ -70,7 +71,11 @@ def model_edit(request: HttpRequest, pk: int) -> HttpResponse:
         form.save()
         messages.success(request, f"Model {llm.name} saved; routing uses the change within {ROUTING_SECONDS} s.")
         return redirect("registry:model", pk=llm.pk)
-    return render(request, "registry/model.html", {"form": form, "llm": llm}, status=400 if form.errors else 200)
+    observed = {"figures": ObservedLatency.objects.filter(llm=llm).first(),
+                "min_calls": settings.OPTIROUTE_OBSERVED_MIN_CALLS, "window": settings.OPTIROUTE_OBSERVED_WINDOW,
+                "hours": settings.OPTIROUTE_OBSERVED_HOURS}
+    return render(request, "registry/model.html", {"form": form, "llm": llm, "observed": observed},
+                  status=400 if form.errors else 200)
 
 
 @staff_member_required

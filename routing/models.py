@@ -267,6 +267,42 @@ class Usage(models.Model):
     objects = UsageQuerySet.as_manager()
 
 
+class CallTimingQuerySet(models.QuerySet["CallTiming"]):
+    def rollup(self, *, since: Any, window: int) -> list[dict[str, Any]]:
+        """Per model, over its last `window` calls since `since`: calls, errors, p50/p95 of the
+        answered calls' total time and p50 of their time to first token (streamed calls)."""
+        table = connection.ops.quote_name(self.model._meta.db_table)
+        # Percentiles have no ORM aggregate; the identifier comes from the model's metadata.
+        sql = f"""
+            WITH recent AS (
+                SELECT llm_id, ok, total_ms, first_token_ms, created_at,
+                       row_number() OVER (PARTITION BY llm_id ORDER BY created_at DESC, id DESC) AS n
+                FROM {table} WHERE created_at >= %s)
+            SELECT llm_id, count(*), count(*) FILTER (WHERE NOT ok),
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY total_ms) FILTER (WHERE ok),
+                   percentile_cont(0.95) WITHIN GROUP (ORDER BY total_ms) FILTER (WHERE ok),
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY first_token_ms) FILTER (WHERE ok),
+                   count(first_token_ms) FILTER (WHERE ok), min(created_at)
+            FROM recent WHERE n <= %s GROUP BY llm_id"""  # noqa: S608
+        keys = ["llm_id", "calls", "errors", "p50_ms", "p95_ms", "first_token_p50_ms", "first_token_calls", "since"]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [since, window])
+            return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+
+
+class CallTiming(models.Model):
+    """One call the gateway made to a model (an attempt: answered or failed), timed: the record
+    behind each model's observed latency (registry.ObservedLatency)."""
+
+    llm = models.ForeignKey(LLM, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    ok = models.BooleanField()
+    total_ms = models.FloatField()
+    first_token_ms = models.FloatField(null=True)  # streamed calls
+
+    objects = CallTimingQuerySet.as_manager()
+
+
 class Batch(models.Model):
     """Many requests answered by one model, chosen from a sample of them.
 

@@ -25,7 +25,8 @@ from psycopg.types.json import Jsonb
 
 from optiroute import metrics
 from registry import vector_search
-from routing.models import Decision, Usage, fast_commit
+from registry.models import LLM
+from routing.models import CallTiming, Decision, Usage, fast_commit
 
 logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.05
@@ -71,6 +72,7 @@ class DecisionRecorder:
         with fast_commit():
             _insert(Decision, [decision for decision, _ in batch])
             _insert(Usage, [usage for _, usage in batch if usage is not None])
+            _insert(CallTiming, _timings([decision for decision, _ in batch]))
 
     def _write_queued(self, batch: list[tuple[Decision, Usage | None]]) -> None:
         try:
@@ -85,6 +87,17 @@ class DecisionRecorder:
     def flush(self) -> None:
         """Wait until every queued decision is stored."""
         self._queue.join()
+
+
+def _timings(decisions: list[Decision]) -> list[CallTiming]:
+    """The calls these decisions made (answered or failed, not skipped), timed: what observed
+    latency is rolled up from (routing.inference.timings)."""
+    calls = [a for d in decisions for a in d.attempts if a.get("outcome") in ("ok", "error") and "ms" in a]
+    if not calls:
+        return []
+    ids = dict(LLM.objects.filter(name__in={a["model"] for a in calls}).values_list("name", "id"))
+    return [CallTiming(llm_id=ids[a["model"]], ok=a["outcome"] == "ok", total_ms=a["ms"],
+                       first_token_ms=a.get("first_token_ms")) for a in calls if a["model"] in ids]
 
 
 def _insert(model: type[models.Model], rows: list[Any]) -> None:

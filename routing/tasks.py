@@ -53,3 +53,11 @@ def prompt_retention_task() -> None:
     from routing.retention import prompt_retention_apply
 
     prompt_retention_apply()
+
+
+@shared_task
+def observed_latency_refresh_task() -> int:
+    """Roll the gateway's recent call timings up into each model's observed latency; safe to repeat."""
+    from routing.inference.timings import observed_latency_refresh
+
+    return observed_latency_refresh()

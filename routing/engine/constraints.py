@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from optiroute.api_errors import OptiRouteError
 from registry.models import LLM
-from routing.engine.costs import expected_cost, expected_latency_ms
+from routing.engine.costs import expected_cost, expected_latency
 from routing.models import Cohort
 from routing.rules import constraint_problems
 
@@ -88,8 +88,8 @@ def _violation(llm: LLM, request: Request, snapshot: Snapshot) -> str:
         return f"context window {llm.context_window} < {needed} tokens needed"
     if c.max_cost_usd is not None and (cost := expected_cost(llm, request, snapshot)) > c.max_cost_usd:
         return f"expected cost ${cost:.6f} > max_cost_usd {c.max_cost_usd}"
-    if c.max_latency_ms is not None and expected_latency_ms(llm, request.output_tokens) > c.max_latency_ms:
-        return f"expected latency {expected_latency_ms(llm, request.output_tokens):.0f} ms > max_latency_ms"
+    if c.max_latency_ms is not None and (latency := expected_latency(llm, request.output_tokens)).ms > c.max_latency_ms:
+        return f"expected latency {latency.ms:.0f} ms ({latency.source}) > max_latency_ms {c.max_latency_ms:g}"
     if llm.id in request.unavailable:
         return "temporarily unavailable (circuit open)"
     return ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from registry.models import DECLARED_METRICS, LLM
-from routing.engine.costs import expected_latency_ms, neighbour_costs, typical_cost
+from routing.engine.costs import expected_latency, neighbour_costs, typical_cost
 from routing.engine.request import NEIGHBOURS_RECORDED, Candidate, Estimates, Request, RoutingError, Strategy
 from routing.engine.snapshot import Snapshot
 from routing.engine.strategies import evidence_scopes, prior_for
@@ -78,14 +78,28 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candid
     for llm in candidates:
         quality, confidence, count = qualities[llm.id]
         prior = prior_for(llm.id, request.task_type, request, snapshot)
+        latency = expected_latency(llm, request.output_tokens)
         candidate = Candidate(
             llm=llm, quality=quality, confidence=confidence, evidence_n=count, prior=prior.quality,
             prior_source=prior.source, cost_usd=costs[llm.id], typical_cost_usd=typical_cost(llm, request, snapshot),
-            latency_ms=expected_latency_ms(llm, request.output_tokens), declared=declared_metrics(llm, snapshot),
+            latency_ms=latency.ms, latency_source=latency.source, declared=declared_metrics(llm, snapshot),
             feedback_n=from_feedback[llm.id],
             feedback_prior_n=snapshot.field_prior_n(llm.id, request.task_type, evidence_scopes(request)))
         (estimates.candidates if llm.id in chosen_ids else estimates.reserve).append(candidate)
+    neutral_fill(estimates.candidates + estimates.reserve)
     return estimates
+
+
+def neutral_fill(candidates: list[Candidate]) -> None:
+    """A model without a published figure on a dimension scores the mean of the candidates' published
+    figures on it (NEUTRAL where none has one): a missing figure is neither a penalty nor a reward,
+    as a fixed 0.5 would be against leaderboards whose figures run from 0.9 to 1."""
+    for metric in DECLARED_METRICS:
+        known = [value for c in candidates if (value := getattr(c.llm, metric)) is not None]
+        fill = sum(known) / len(known) if known else NEUTRAL
+        for c in candidates:
+            if getattr(c.llm, metric) is None:
+                c.declared = {**c.declared, metric: fill}
 
 
 def feedback_neighbours(request: Request, snapshot: Snapshot, models: list[LLM],

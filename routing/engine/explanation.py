@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from registry.models import DECLARED_METRICS
+from routing.engine.estimate import NEUTRAL
 from routing.engine.request import Candidate
 
 
@@ -14,14 +16,38 @@ def explain(chosen: Candidate, ranking: list[Candidate], weights: dict[str, floa
                 else f"from {chosen.prior_source}" if chosen.prior_source != "none" else "no evidence")
     text = (f"Chose {chosen.llm.name} for a {analysis['task_type']} request ({analysis['domain']} domain, "
             f"complexity {analysis['complexity']:.2f}): expected quality {chosen.quality:.2f} ({evidence}), "
-            f"expected cost ${chosen.cost_usd:.6f}, expected latency {chosen.latency_ms:.0f} ms; "
+            f"expected cost ${chosen.cost_usd:.6f}, expected latency {chosen.latency_ms:.0f} ms"
+            f"{f' ({chosen.latency_source})' if chosen.latency_source else ''}; "
             f"utility {chosen.utility:.3f} with weights {top_weights}.")
     if chosen.feedback_n or chosen.feedback_prior_n:
         text += (f" Feedback contributed {chosen.feedback_n} rated answer{'s' if chosen.feedback_n != 1 else ''} "
                  f"among the similar prompts and {chosen.feedback_prior_n} to its task-level record.")
+    text += _published_figures(chosen, weights)
     if len(ranking) > 1:
         runner = ranking[1]
         text += f" Runner-up {runner.llm.name} scored {runner.utility:.3f}."
     if fallback_reason:
         text += f" Fallback: {fallback_reason}."
     return text
+
+
+def _published_figures(chosen: Candidate, weights: dict[str, float]) -> str:
+    """Where the chosen model's figure on each weighted non-functional dimension came from: its
+    published source and date, or that none is published (routing.engine.estimate.neutral_fill)."""
+    weighted = [metric for metric in DECLARED_METRICS if weights.get(metric, 0) > 0]
+    sources = (chosen.llm.sources or {}).get("metric_sources", {})
+    found = [f"{metric} {getattr(chosen.llm, metric):.2f} ({_named(sources.get(metric))})"
+             for metric in weighted if getattr(chosen.llm, metric) is not None]
+    missing = [metric for metric in weighted if getattr(chosen.llm, metric) is None]
+    text = f" Published figures: {'; '.join(found)}." if found else ""
+    if missing:
+        # No apostrophes or other characters HTML escapes: pages show the explanation as stored.
+        text += (f" No published figure for {', '.join(missing)}: scored neutrally, at the mean published figure "
+                 f"of the candidates ({NEUTRAL:g} where none has one).")
+    return text
+
+
+def _named(source: dict[str, str] | None) -> str:
+    if not source:
+        return "declared, source not recorded"
+    return ", ".join(part for part in (source.get("name"), source.get("date")) if part)

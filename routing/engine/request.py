@@ -81,6 +81,7 @@ class Candidate:
     # results behind its prior.
     feedback_n: int = 0
     feedback_prior_n: int = 0
+    latency_source: str = ""  # observed traffic or the declared figures (routing.engine.costs)
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.llm.name, "utility": round(self.utility, 4),
@@ -88,6 +89,7 @@ class Candidate:
                 "expected_quality": round(self.quality, 4), "quality_confidence": round(self.confidence, 3),
                 "evidence_n": self.evidence_n, "prior": round(self.prior, 4), "prior_source": self.prior_source,
                 "expected_cost_usd": self.cost_usd, "expected_latency_ms": round(self.latency_ms, 1),
+                "latency_source": self.latency_source,
                 "feedback_n": self.feedback_n, "feedback_prior_n": self.feedback_prior_n}
 
 

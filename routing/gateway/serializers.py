@@ -232,6 +232,7 @@ class CandidateSerializer(serializers.Serializer):
     evidence_n = serializers.IntegerField()
     expected_cost_usd = serializers.FloatField()
     expected_latency_ms = serializers.FloatField()
+    latency_source = serializers.CharField(required=False, help_text="observed traffic or the declared figures")
 
 
 class DecisionSerializer(serializers.Serializer):

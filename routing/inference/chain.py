@@ -129,10 +129,12 @@ def stream(chain: Chain, call: ChatCall) -> Iterator[tuple[LLM, Delta]]:
         call.model_id = llm.api_model_id or llm.name
         started = time.perf_counter()
         sent = False
+        first_token_ms = None
         try:
             for delta in provider_for(llm).stream(call):
                 if delta.content and not sent:
-                    metrics.first_token_seconds.labels(llm.name).observe(time.perf_counter() - started)
+                    first_token_ms = round((time.perf_counter() - started) * 1000, 1)
+                    metrics.first_token_seconds.labels(llm.name).observe(first_token_ms / 1000)
                 sent = sent or bool(delta.content)
                 yield llm, delta
         except ProviderError as exc:
@@ -147,6 +149,7 @@ def stream(chain: Chain, call: ChatCall) -> Iterator[tuple[LLM, Delta]]:
             continue
         breaker.record_success(llm.id)
         metrics.provider_seconds.labels(llm.name, "ok").observe(time.perf_counter() - started)
-        chain.attempts.append({"model": llm.name, "outcome": "ok", "ms": round((time.perf_counter() - started) * 1000, 1)})
+        chain.attempts.append({"model": llm.name, "outcome": "ok", "ms": round((time.perf_counter() - started) * 1000, 1),
+                               "first_token_ms": first_token_ms})
         return
     raise AllProvidersFailed(chain.attempts)

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 from registry.models import LLM, Provider
 from registry.tokens import DEFAULT_OUTPUT_TOKENS
 from routing.access.keys import api_key_create
-from routing.engine.costs import expected_latency_ms
+from routing.engine.costs import expected_latency
 from routing.models import Decision
 from tests.conftest import bearer_client
 
@@ -76,7 +76,7 @@ def test_a_single_slider_overrides_the_profile(api):
      "allowed_models"),
     ({"min_context_window": 500000}, lambda m: m.context_window >= 500000, "context window"),
     ({"max_cost_usd": 0.0001}, lambda m: m.estimated_cost_usd(20, 256) <= 0.0001, "max_cost_usd"),
-    ({"max_latency_ms": 4000}, lambda m: expected_latency_ms(m, DEFAULT_OUTPUT_TOKENS) <= 4000, "max_latency_ms"),
+    ({"max_latency_ms": 4000}, lambda m: expected_latency(m, DEFAULT_OUTPUT_TOKENS).ms <= 4000, "max_latency_ms"),
 ])
 def test_hard_constraints_are_never_broken(api, constraints, check, reason):
     decision = route(api, prompt=CODE_PROMPT, profile="quality-first", constraints=constraints)
