@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from routing.cascade.checks import AnswerFormat, agree, complies, extract
+from registry.models import EvaluationResult, Prompt
+from routing.cascade.checks import AnswerFormat, agree, answer_format, complies, extract
 from routing.engine.request import Candidate
 
 PATTERNS = 16  # bit 0: first answer extracted, 1: first complies, 2: second extracted, 3: they agree
@@ -109,16 +110,18 @@ class CascadePolicy:
         w = weights[:, None]
         direct_value = (1 - w) * quality[None, :] - w * cost[None, :] / reference  # (W, M)
         direct = [ids[i] for i in _best(direct_value, cost)]
-        plans = [p for p in self.plans_for(fmt, task_type)
-                 if all(m in index for m in p.calls) and set(ids) <= set(p.models)]
+        plans = [p for p in self.plans_for(fmt, task_type) if all(m in index for m in p.calls)]
         if not plans:
             return [Choice(None, d, []) for d in direct]
         called = np.zeros((len(plans), len(ids)), dtype=bool)
         expected = np.empty((len(plans), PATTERNS, len(ids)))
         for p, plan in enumerate(plans):
             called[p, [index[m] for m in plan.calls]] = True
-            columns = [plan.models.index(m) for m in ids]
-            expected[p] = np.clip(plan.right[:, columns] + quality - plan.overall[columns], 0.0, 1.0)
+            # A model without a record on the plan's prompts is expected at the router's estimate.
+            expected[p] = quality
+            known = [i for i, m in enumerate(ids) if m in plan.models]
+            columns = [plan.models.index(ids[i]) for i in known]
+            expected[p][:, known] = np.clip(plan.right[:, columns] + quality[known] - plan.overall[columns], 0.0, 1.0)
         extra = np.where(called, 0.0, cost[None, :])  # (P, M): what answering with each model adds
         value = (1 - w)[:, :, None, None] * expected[None] - (w[:, :, None, None] * extra[None, :, None, :] / reference)
         answer = value.argmax(axis=3)  # (W, P, PATTERNS)
@@ -140,6 +143,18 @@ def _best(values: np.ndarray, cost: np.ndarray) -> list[int]:
     top = values.max(axis=1, keepdims=True)
     tied = np.where(values >= top - 1e-12, cost[None, :], np.inf)
     return tied.argmin(axis=1).tolist()
+
+
+def policy_learn(*, dataset_ids: tuple[int, ...]) -> CascadePolicy:
+    """The policy learned from these datasets' train responses and scores (never a test split's)."""
+    prompts = {p.id: TrainPrompt(answer_format(p.text), p.task_type) for p in Prompt.objects.train().filter(
+        dataset_id__in=dataset_ids).only("id", "text", "task_type")}
+    for prompt_id, llm_id, score, response in EvaluationResult.objects.accuracy().filter(
+            prompt__dataset_id__in=dataset_ids, prompt__split="train").values_list(
+            "prompt_id", "llm_id", "score", "response"):
+        prompts[prompt_id].scores[llm_id] = score
+        prompts[prompt_id].responses[llm_id] = response
+    return policy_fit(prompts.values())
 
 
 def policy_fit(prompts: Iterable[TrainPrompt]) -> CascadePolicy:

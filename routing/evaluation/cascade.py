@@ -16,7 +16,7 @@ import numpy as np
 
 from registry.models import Dataset, EvaluationResult, Prompt
 from routing.cascade.checks import answer_format
-from routing.cascade.policy import CascadePolicy, Reading, TrainPrompt, pattern, policy_fit, reading
+from routing.cascade.policy import CascadePolicy, Reading, pattern, policy_learn, reading
 from routing.engine.request import Estimates, Request
 
 CASCADE = "cascade"
@@ -32,17 +32,6 @@ def unavailable_reason(dataset: Dataset) -> str | None:
         if not results.filter(prompt__split=split).exists():
             return f"the {split} split's results carry no responses, so no cascade can be replayed"
     return None
-
-
-def policy_for(dataset: Dataset) -> CascadePolicy:
-    """The cascade policy learned from the train split's responses and scores (never the test's)."""
-    prompts = {p.id: TrainPrompt(answer_format(p.text), p.task_type)
-               for p in Prompt.objects.train().filter(dataset=dataset).only("id", "text", "task_type")}
-    for prompt_id, llm_id, score, response in EvaluationResult.objects.accuracy().filter(
-            prompt__dataset=dataset, prompt__split="train").values_list("prompt_id", "llm_id", "score", "response"):
-        prompts[prompt_id].scores[llm_id] = score
-        prompts[prompt_id].responses[llm_id] = response
-    return policy_fit(prompts.values())
 
 
 @dataclass
@@ -72,7 +61,7 @@ def cascade_replay(*, dataset: Dataset, prompts: Sequence[Prompt], requests: Seq
                    estimates: Sequence[Estimates],
                    weights: np.ndarray = WEIGHTS) -> list[tuple[float, dict[int, Replayed]]]:
     """Per cost weight, each test prompt's cascade: the calls it made and the answer it returned."""
-    policy = policy_for(dataset)
+    policy = policy_learn(dataset_ids=(dataset.id,))
     recorded = Recorded(dataset)
     sweep: list[dict[int, Replayed]] = [{} for _ in weights]
     for prompt, request, estimate in zip(prompts, requests, estimates, strict=True):
