@@ -109,7 +109,8 @@ class CascadePolicy:
         reference = max(c.typical_cost_usd for c in candidates) or 1.0
         w = weights[:, None]
         direct_value = (1 - w) * quality[None, :] - w * cost[None, :] / reference  # (W, M)
-        direct = [ids[i] for i in _best(direct_value, cost)]
+        best_direct = _best(direct_value, cost)
+        direct = [ids[i] for i in best_direct]
         plans = [p for p in self.plans_for(fmt, task_type) if all(m in index for m in p.calls)]
         if not plans:
             return [Choice(None, d, []) for d in direct]
@@ -128,6 +129,10 @@ class CascadePolicy:
         share = np.stack([plan.share for plan in plans])  # (P, PATTERNS)
         plan_cost = (called * cost[None, :]).sum(axis=1)  # (P,)
         plan_value = (share[None] * value.max(axis=3)).sum(axis=2) - w * plan_cost[None, :] / reference
+        # A cascade checks cheaper answers before paying for the router's choice: each model it
+        # calls first costs less than that choice.
+        dearest_call = np.where(called, cost[None, :], 0.0).max(axis=1)  # (P,)
+        plan_value = np.where(dearest_call[None, :] < cost[best_direct][:, None], plan_value, -np.inf)
         best = plan_value.argmax(axis=1)
         choices = []
         for k, p in enumerate(best.tolist()):
