@@ -19,6 +19,9 @@ from registry.models import EMBEDDING_DIMS, LLM
 from routing.rules import CONSTRAINTS_HELP, WEIGHTS_HELP, validate_constraints, validate_weights
 from routing.rules import SLIDERS as SLIDERS  # imported from here by the API and services
 
+CASCADE_HELP = ("Answer with a cheap model first where a check can vouch for its answer, and pay for the "
+                "model routing prefers only when the check fails (adds the latency of the cheap calls)")
+
 
 class PreferenceProfile(models.Model):
     """A named set of slider weights (0..1 each); admins edit them, requests may override sliders."""
@@ -26,6 +29,7 @@ class PreferenceProfile(models.Model):
     name = models.SlugField(max_length=64, unique=True)
     description = models.CharField(max_length=300, blank=True)
     weights = models.JSONField(default=dict, validators=[validate_weights], help_text=WEIGHTS_HELP)
+    cascade = models.BooleanField(default=False, help_text=CASCADE_HELP)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -54,6 +58,7 @@ class Cohort(models.Model):
     allows_exploration = models.BooleanField(
         default=True, help_text="A small share of this cohort's requests may try a model routing would not choose")
     shares_feedback = models.BooleanField(default=False, help_text="This cohort's feedback changes every cohort's routing")
+    cascade = models.BooleanField(default=False, help_text=CASCADE_HELP)
     # In a browser conversation, the model of the previous turn answers again unless the new
     # choice's utility beats its by more than this (routing.chat.services); empty: 0.05.
     class Retention(models.TextChoices):
@@ -215,6 +220,9 @@ class Decision(models.Model):
     embedding = VectorField(dimensions=EMBEDDING_DIMS, null=True, blank=True)
     # Routed on a drawn quality rather than the expected one (routing.engine.exploration).
     explored = models.BooleanField(default=False)
+    # A cascade's plan, each call with its cost, each check's verdict, and whether it escalated
+    # (routing.cascade.runtime); empty when the request was not cascaded.
+    cascade = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -235,6 +243,7 @@ class Decision(models.Model):
             "timings_ms": self.timings, "explanation": self.explanation,
             "answered_by": self.answered_by.name if self.answered_by else None,
             "attempts": self.attempts, "notices": self.notices, "explored": self.explored,
+            "cascade": self.cascade or None,
         }
 
 

@@ -6,7 +6,9 @@ JSON; fake-cut breaks the connection mid-answer (mid-stream when streaming); fak
 as fake-ok but stops at its token limit (finish_reason "length"); fake-chunked
 streams as most hosted providers do: chunked transfer encoding on a kept-alive connection, CRLF
 line ends, and chunks that split lines and events anywhere. fake-adder sums the numbers it is
-asked about and fake-judge grades such sums (for graded batch selection).
+asked about and fake-judge grades such sums (for graded batch selection). fake-letter-b and
+fake-letter-c answer a multiple-choice question with that letter alone; fake-letter-b-verbose
+answers B with a reason, ignoring the requested format (for cascades' checks).
 """
 
 from __future__ import annotations
@@ -81,7 +83,20 @@ class Handler(BaseHTTPRequestHandler):
         given = re.findall(r"-?\d+", answer.group(1)) if answer else []
         self._answer(body, f"Score: {10 if given and int(given[-1]) == asked else 0}")
 
+    def _letter_b(self, body: dict[str, Any]) -> None:
+        """A multiple-choice answer as asked: the letter alone (also fake-letter-c)."""
+        self._answer(body, "B")
+
+    def _letter_c(self, body: dict[str, Any]) -> None:
+        self._answer(body, "C")
+
+    def _letter_b_verbose(self, body: dict[str, Any]) -> None:
+        """A multiple-choice answer that ignores the requested format: the letter with a reason."""
+        self._answer(body, "B) because it is the largest of them all")
+
     def _answer(self, body: dict[str, Any], content: str) -> None:
+        if body.get("stream"):
+            return self._stream(body, cut=False, words=[content])
         self._send(200, {"id": "x", "object": "chat.completion", "model": body["model"],
                          "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                                       "finish_reason": "stop"}],
@@ -123,12 +138,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b'{"choices": [')  # then the connection closes, short of Content-Length
 
-    def _stream(self, body: dict[str, Any], *, cut: bool, finish: str = "stop") -> None:
+    def _stream(self, body: dict[str, Any], *, cut: bool, finish: str = "stop", words: list[str] = WORDS) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self._close_after()
         self.end_headers()
-        for index, event in enumerate(_stream_events(body, finish)):
+        for index, event in enumerate(_stream_events(body, finish, words)):
             if cut and index == 2:
                 self.wfile.flush()
                 return  # the connection closes without [DONE]
@@ -191,9 +206,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
 
-def _stream_events(body: dict[str, Any], finish: str = "stop") -> list[str]:
+def _stream_events(body: dict[str, Any], finish: str = "stop", words: list[str] = WORDS) -> list[str]:
     """A streamed answer's server-sent event payloads, [DONE] included."""
-    chunks = [{"choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]} for word in WORDS]
+    chunks = [{"choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]} for word in words]
     chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
     chunks.append({"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18}})
     return [json.dumps({"id": "x", "object": "chat.completion.chunk", "model": body["model"], **c}) for c in chunks] + [

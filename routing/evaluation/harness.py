@@ -22,6 +22,7 @@ from routing.engine.request import Estimates, Request
 from routing.engine.scoring import choose
 from routing.engine.snapshot import snapshots
 from routing.engine.strategies import DEFAULT_STRATEGY, STRATEGIES
+from routing.evaluation.cascade import CASCADE, Replayed, cascade_replay, unavailable_reason
 from routing.learning.estimator import estimator_train, estimators
 from routing.pipeline import estimates_for, request_build
 
@@ -159,19 +160,27 @@ def evaluate(*, dataset_name: str, strategies: list[str] | None = None, weights:
     prompts = list(Prompt.objects.test().filter(dataset=dataset).order_by("id").only("id", "text"))
     if not prompts or not Prompt.objects.train().filter(dataset=dataset).exists():
         raise OptiRouteError(f"dataset {dataset_name!r} needs both a train and a test split")
-    names = strategies or list(STRATEGIES)
-    unknown = [n for n in names if n not in STRATEGIES]
+    names = strategies or [*STRATEGIES, CASCADE]
+    unknown = [n for n in names if n not in STRATEGIES and n != CASCADE]
     if unknown:
-        raise OptiRouteError(f"unknown strategy {', '.join(unknown)}; known: {', '.join(STRATEGIES)}")
+        raise OptiRouteError(f"unknown strategy {', '.join(unknown)}; known: {', '.join([*STRATEGIES, CASCADE])}")
+    cascade_reason = unavailable_reason(dataset) if CASCADE in names else None
+    routed = [n for n in names if n != CASCADE]
     # Train what routing uses on the current train evidence (no-ops when nothing changed).
     progress("training the router on the train split", 2)
     _routing_refresh()
     snapshot = snapshots.get()
     requests = _requests(prompts, (dataset.id,), progress)
     curves, profile_choices = {}, None
-    profile_strategy = DEFAULT_STRATEGY if DEFAULT_STRATEGY in names else names[0]
+    profile_strategy = DEFAULT_STRATEGY if DEFAULT_STRATEGY in names else next(iter(routed), None)
+    cascades = None
     for i, name in enumerate(names):
         progress(f"routing with the {name} strategy", 50 + 45 * i // len(names))
+        if name == CASCADE:
+            if cascade_reason is None:  # the cascade escalates by the default strategy's estimates
+                cascades = cascade_replay(dataset=dataset, prompts=prompts, requests=requests, estimates=[
+                    estimates_for(r, snapshot, STRATEGIES[DEFAULT_STRATEGY]) for r in requests])
+            continue
         estimates = [estimates_for(r, snapshot, STRATEGIES[name]) for r in requests]
         curves[name] = _sweep(prompts, estimates)
         if weights is not None and name == profile_strategy:
@@ -183,18 +192,36 @@ def evaluate(*, dataset_name: str, strategies: list[str] | None = None, weights:
         points = [(w, _outcome(choices, labels)) for w, choices in sweep]
         report_strategies[name] = {"aiq": round(aiq([o for _, o in points]), 5),
                                    "points": [{"cost_weight": round(w, 6), **o.as_dict()} for w, o in points]}
+    if cascades is not None:
+        report_strategies[CASCADE] = _cascade_curve(cascades, labels)
     base = baselines(dataset, labels)
-    best = max(report_strategies, key=lambda n: float(cast(float, report_strategies[n]["aiq"])))
+    best = max(report_strategies, key=lambda n: float(cast(float, report_strategies[n]["aiq"])), default=None)
     # The strategy routing uses when a request names none (chosen over both datasets of
     # ../shared/data), and the one with the best AIQ on this dataset alone.
     default = DEFAULT_STRATEGY if DEFAULT_STRATEGY in report_strategies else best
     report = {"dataset": dataset.name, "n_train": Prompt.objects.train().filter(dataset=dataset).count(),
               "n_test": len(prompts), "baselines": base, "strategies": report_strategies,
               "default_strategy": default, "best_aiq_strategy": best, "targets": targets(base, report_strategies)}
+    if CASCADE in names:
+        report[CASCADE] = {"available": cascade_reason is None, **({"reason": cascade_reason} if cascade_reason else {})}
     if profile_choices is not None:
         report["profile"] = {"weights": weights, "strategy": profile_strategy,
                              **_outcome(profile_choices, labels).as_dict()}
     return report
+
+
+def _cascade_curve(sweep: list[tuple[float, dict[int, Replayed]]],
+                   labels: dict[int, dict[int, tuple[float, float]]]) -> dict[str, Any]:
+    """The replayed cascades scored: the returned answer's score, the sum of the calls' costs."""
+    points = []
+    for weight, decisions in sweep:
+        outcome = Outcome(float(np.mean([labels[pid][d.returned][0] for pid, d in decisions.items()])),
+                          1000 * float(np.mean([d.cost_usd for d in decisions.values()])))
+        points.append((weight, outcome, {
+            "calls_per_prompt": round(float(np.mean([len(d.calls) for d in decisions.values()])), 3),
+            "escalated_share": round(float(np.mean([d.escalated for d in decisions.values()])), 4)}))
+    return {"aiq": round(aiq([o for _, o, _ in points]), 5),
+            "points": [{"cost_weight": round(w, 6), **o.as_dict(), **extra} for w, o, extra in points]}
 
 
 def _sweep(prompts: list[Prompt], estimates: list[Estimates]) -> list[tuple[float, dict[int, int]]]:

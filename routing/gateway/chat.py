@@ -14,6 +14,7 @@ from registry.models import LLM, Provider
 from routing.access.budgets import budget_left
 from routing.access.limits import tokens_spend
 from routing.analysis.text import routing_text
+from routing.cascade.runtime import Cascade, cascade_plan, cascade_start, cascade_wanted
 from routing.engine.constraints import Constraints
 from routing.engine.request import RoutingError
 from routing.engine.snapshot import snapshots
@@ -42,6 +43,7 @@ class PreparedChat:
     chain: Chain
     call: ChatCall
     api_key: ApiKey
+    cascade: Cascade | None = None  # opted in and planned (routing.cascade.runtime)
 
 
 def chat_prepare(*, request: ChatRequest, api_key: ApiKey, mode: str = Decision.Mode.CHAT) -> PreparedChat:
@@ -70,7 +72,15 @@ def chat_prepare(*, request: ChatRequest, api_key: ApiKey, mode: str = Decision.
             raise RoutingError("no model that can be called fits this request; those that fit are known only "
                                f"from evaluation data: {', '.join(c.llm.name for c in routed.ranking)}",
                                details={"excluded": routed.decision.excluded})
-        return PreparedChat(routed.decision, chain, call, api_key)
+        cascade = None
+        if mode == Decision.Mode.CHAT and cascade_wanted(requested=options.get("cascade"),
+                                                         profile=routed.decision.profile, cohort=cohort):
+            cascade, why = cascade_plan(
+                text=said.latest, task_type=routed.decision.analysis.get("task_type", ""), ranking=routed.ranking,
+                chain=chain, weights=routed.decision.weights,
+                max_cost_usd=routed.decision.constraints.get("max_cost_usd"))
+            routed.decision.cascade = cascade_start(cascade) if cascade else {"skipped": why}
+        return PreparedChat(routed.decision, chain, call, api_key, cascade)
     return PreparedChat(*_pinned(request.model, said.tokens, cohort, api_key), call, api_key)
 
 

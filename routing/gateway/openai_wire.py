@@ -12,9 +12,10 @@ from optiroute.api_errors import OptiRouteError
 from registry.models import LLM
 from registry.tokens import estimate_tokens
 from routing.access.budgets import usage_build
+from routing.cascade.runtime import cascade_run, escalation_chain
 from routing.gateway.chat import PreparedChat, decision_finish
 from routing.inference.chain import AllProvidersFailed, complete, stream
-from routing.inference.providers import ProviderError
+from routing.inference.providers import Delta, ProviderError
 from routing.models import Usage
 
 
@@ -25,19 +26,26 @@ def optiroute_field(prepared: PreparedChat, usage: Usage | None) -> dict[str, An
             "strategy": decision.strategy, "cost_usd": usage.cost_usd if usage else None,
             "baseline_cost_usd": usage.baseline_cost_usd if usage else None,
             "saving_usd": usage.saving_usd if usage else None, "notices": decision.notices,
-            "fallback_reason": decision.fallback_reason or None, "explanation": decision.explanation}
+            "fallback_reason": decision.fallback_reason or None, "explanation": decision.explanation,
+            "cascade": decision.cascade or None}
 
 
 def chat_complete(*, prepared: PreparedChat) -> dict[str, Any]:
+    paid: list[tuple[LLM, int, int]] = []
     try:
-        completion, llm = complete(prepared.chain, prepared.call)
+        if prepared.cascade is not None:
+            result = cascade_run(prepared.cascade, prepared.chain, prepared.call)
+            assert result.completion is not None
+            completion, llm, paid = result.completion, result.llm, result.paid
+        else:
+            completion, llm = complete(prepared.chain, prepared.call)
     except AllProvidersFailed as exc:
         decision_finish(prepared, None)
         raise OptiRouteError(exc.message, status=502, code="upstream_failed",
                              details={"decision_id": str(prepared.decision.id), "attempts": exc.attempts}) from exc
     input_tokens = completion.input_tokens or _prompt_tokens(prepared)
     output_tokens = completion.output_tokens or estimate_tokens(completion.content)
-    usage = _usage(prepared, llm=llm, input_tokens=input_tokens, output_tokens=output_tokens)
+    usage = _usage(prepared, llm=llm, input_tokens=input_tokens, output_tokens=output_tokens, paid=paid)
     decision_finish(prepared, llm, usage)
     return {
         "id": f"chatcmpl-{prepared.decision.id.hex}", "object": "chat.completion",
@@ -57,8 +65,10 @@ def chat_stream(*, prepared: PreparedChat, include_usage: bool = False) -> Itera
     content: list[str] = []
     tokens_in = tokens_out = None
     finish = "stop"
+    paid: list[tuple[LLM, int, int]] = []
     try:
-        for llm, delta in stream(prepared.chain, prepared.call):
+        deltas, paid = _deltas(prepared)
+        for llm, delta in deltas:
             if answered is None:
                 answered = llm
                 yield _sse({**base, "model": llm.name, "choices": [
@@ -83,7 +93,7 @@ def chat_stream(*, prepared: PreparedChat, include_usage: bool = False) -> Itera
     assert answered is not None
     tokens_in = tokens_in or _prompt_tokens(prepared)
     tokens_out = tokens_out or estimate_tokens("".join(content))
-    usage = _usage(prepared, llm=answered, input_tokens=tokens_in, output_tokens=tokens_out)
+    usage = _usage(prepared, llm=answered, input_tokens=tokens_in, output_tokens=tokens_out, paid=paid)
     decision_finish(prepared, answered, usage)
     final: dict[str, Any] = {**base, "model": answered.name,
                              "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
@@ -96,9 +106,30 @@ def chat_stream(*, prepared: PreparedChat, include_usage: bool = False) -> Itera
     yield "data: [DONE]\n\n"
 
 
-def _usage(prepared: PreparedChat, *, llm: LLM, input_tokens: int, output_tokens: int) -> Usage:
-    return usage_build(decision=prepared.decision, api_key=prepared.api_key, llm=llm, input_tokens=input_tokens,
-                       output_tokens=output_tokens)
+def _deltas(prepared: PreparedChat) -> tuple[Iterator[tuple[LLM, Delta]], list[tuple[LLM, int, int]]]:
+    """What is streamed: the chain's answer, or a cascade's once its check passed (the checked
+    answer) or failed (the escalated model's answer, streamed as it comes)."""
+    if prepared.cascade is None:
+        return stream(prepared.chain, prepared.call), []
+    result = cascade_run(prepared.cascade, prepared.chain, prepared.call, stream=True)
+    if result.completion is None:
+        return stream(escalation_chain(prepared.cascade, prepared.chain, result.llm), prepared.call), result.paid
+    done = result.completion
+    return iter([(result.llm, Delta(done.content, done.finish_reason, done.input_tokens or None,
+                                    done.output_tokens or None))]), result.paid
+
+
+def _usage(prepared: PreparedChat, *, llm: LLM, input_tokens: int, output_tokens: int,
+           paid: list[tuple[LLM, int, int]] | None = None) -> Usage:
+    """The call's usage; a cascade's also bills the calls before the one that answered."""
+    usage = usage_build(decision=prepared.decision, api_key=prepared.api_key, llm=llm, input_tokens=input_tokens,
+                        output_tokens=output_tokens)
+    if prepared.cascade is not None:
+        usage.cost_usd += sum(m.estimated_cost_usd(i, o) or 0.0 for m, i, o in paid or [])
+        if usage.baseline_cost_usd is not None:
+            usage.saving_usd = usage.baseline_cost_usd - usage.cost_usd
+        prepared.decision.cascade["cost_usd"] = usage.cost_usd
+    return usage
 
 
 def _prompt_tokens(prepared: PreparedChat) -> int:

@@ -258,6 +258,9 @@ class ChatOptionsSerializer(RouteOptionsSerializer):
     to a costlier model."""
 
     allow_escalation = serializers.BooleanField(required=False, default=False)
+    cascade = serializers.BooleanField(required=False, help_text=(
+        "answer with a cheap model first and escalate only when a check fails (default: the profile's "
+        "or the cohort's setting)"))
 
 
 class StreamOptionsSerializer(InputSerializer):

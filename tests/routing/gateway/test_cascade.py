@@ -1,0 +1,181 @@
+"""Cascades in the gateway, against a real local OpenAI-protocol server: a cheap answer checked
+before paying for a strong one, escalations, limits kept, streaming, and the decision's record."""
+
+import json
+import random
+
+import pytest
+from django.core.management import call_command
+
+from registry.models import LLM
+from routing.engine.snapshot import snapshots
+from routing.models import Cohort, Decision, PreferenceProfile, Usage
+
+pytestmark = pytest.mark.django_db
+QUESTION = ("Which animal is the largest? (case 1000)\nA) option a1000\nB) option b1000\nC) option c1000\n"
+            "D) option d1000\nPrint only a single choice from \"A\" or \"B\" or \"C\" or \"D\" without explanation.\n"
+            "Answer:")
+# Weighs quality well above cost, so that the large model is worth its price when the small ones disagree.
+SMALL = {"small-a", "small-b"}
+TERMS = {"model": "optiroute/auto", "optiroute": {"cascade": True, "preferences": {"accuracy": 1.0, "cost": 0.1}}}
+
+
+@pytest.fixture
+def trio(local_provider, write_bundle):
+    """Two small models ($0.1/Mtok) right 70% of the time each, independently, and a large one
+    ($4/Mtok) right 90%, with their recorded answers to multiple-choice questions: where the small
+    ones agree they are nearly always right; a small model that is wrong often rambles."""
+    made = local_provider({"small-a": (0.1, 0.8), "small-b": (0.1, 0.8), "large": (4.0, 0.9)}, name="localai")
+    rng = random.Random(7)
+    prompts, rows = [], []
+    for index in range(80):
+        options = "\n".join(f"{letter}) option {letter.lower()}{index}" for letter in "ABCD")
+        prompts.append({"prompt_id": f"q{index}", "task_type": "question_answering", "prompt":
+                        f"Which animal is the largest? (case {index})\n{options}\nPrint only a single choice from "
+                        "\"A\" or \"B\" or \"C\" or \"D\" without explanation.\nAnswer:"})
+        truth = rng.choice("ABCD")
+        for model, right in (("small-a", 0.7), ("small-b", 0.7), ("large", 0.9)):
+            answer = truth if rng.random() < right else rng.choice([x for x in "ABCD" if x != truth])
+            response = answer if answer == truth or rng.random() < 0.5 else f"{answer}) because it is the largest"
+            rows.append(f"q{index},{model},{int(answer == truth)},,{response}")
+    results = "\n".join(["prompt_id,model,score,cost_usd,response", *rows]) + "\n"
+    call_command("import_evaluations", str(write_bundle(prompts=prompts, results=results, models=[])),
+                 "--dataset", "choices")
+    return made.server
+
+
+def answering(**behaviours: str) -> None:
+    """Which behaviour of tests/openai_server.py each model answers with."""
+    for name, behaviour in behaviours.items():
+        LLM.objects.filter(name=name.replace("_", "-")).update(api_model_id=behaviour)
+    snapshots.clear()
+
+
+def ask(api, stream=False, **terms):
+    body = {**TERMS, **terms, "messages": [{"role": "user", "content": QUESTION}], "stream": stream}
+    response = api.post("/v1/chat/completions", body, format="json")
+    assert response.status_code == 200, response.content
+    return response
+
+
+def test_it_returns_the_cheap_answer_when_the_second_model_agrees(trio, api):
+    answering(small_a="fake-letter-b", small_b="fake-letter-b", large="fake-ok")
+
+    body = ask(api).json()
+
+    # Both said B: the answer of whichever the evidence rates higher.
+    assert body["model"] in SMALL and body["choices"][0]["message"]["content"] == "B"
+    cascade = body["optiroute"]["cascade"]
+    assert cascade["escalated"] is False and (cascade["first"], cascade["second"]) == ("small-a", "small-b")
+    assert trio.calls["fake-ok"] == 0
+    usage = Usage.objects.get()
+    # Both small calls are billed: 12 tokens in and 6 out each, at $0.1 per million.
+    assert usage.cost_usd == pytest.approx(2 * 18 * 0.1 / 1e6) == cascade["cost_usd"]
+
+
+def test_it_escalates_when_the_second_model_disagrees(trio, api):
+    answering(small_a="fake-letter-b", small_b="fake-letter-c", large="fake-ok")
+
+    body = ask(api).json()
+
+    assert body["model"] == "large" and body["choices"][0]["message"]["content"] == "Hello from the local provider."
+    cascade = body["optiroute"]["cascade"]
+    assert cascade["escalated"] is True and "disagreed" in cascade["reason"]
+    assert any(n.startswith("escalated to large") for n in body["optiroute"]["notices"])
+    assert Usage.objects.get().cost_usd == pytest.approx(2 * 18 * 0.1 / 1e6 + 18 * 4.0 / 1e6)
+
+
+def test_it_escalates_when_the_first_answer_ignores_the_format(trio, api):
+    answering(small_a="fake-letter-b-verbose", small_b="fake-letter-b", large="fake-ok")
+
+    body = ask(api).json()
+
+    assert body["model"] == "large"
+    check = next(s for s in body["optiroute"]["cascade"]["steps"] if "check" in s)
+    assert check["check"]["format_kept"] is False and check["check"]["agreed"] is True and check["passed"] is False
+
+
+def test_a_failed_first_call_escalates(trio, api, settings):
+    settings.LLM_MAX_RETRIES = 0
+    answering(small_a="fake-500", small_b="fake-letter-b", large="fake-ok")
+
+    body = ask(api).json()
+
+    assert body["model"] == "large"
+    cascade = body["optiroute"]["cascade"]
+    assert cascade["escalated"] is True and cascade["reason"] == "a cascade call failed"
+    assert cascade["steps"][0]["call"] == "small-a" and cascade["steps"][0]["outcome"] == "error"
+
+
+def test_it_never_escalates_beyond_what_the_request_allows(trio, api):
+    answering(small_a="fake-letter-b", small_b="fake-letter-c", large="fake-ok")
+    # Under a cent per call, the large model's expected cost is over the limit: routing drops it.
+    limited = {**TERMS["optiroute"], "constraints": {"max_cost_usd": 0.00005}}
+
+    body = ask(api, optiroute=limited).json()
+
+    assert trio.calls["fake-ok"] == 0 and body["model"] in ("small-a", "small-b")
+    assert Usage.objects.get().cost_usd <= 0.00005
+
+
+def test_a_cascade_that_could_cost_more_than_allowed_is_not_run(trio, api):
+    answering(small_a="fake-letter-b", small_b="fake-letter-b", large="fake-ok")
+    # Each small call fits the limit, but two of them and an escalation might not.
+    limited = {**TERMS["optiroute"], "constraints": {"max_cost_usd": 0.0000001}}
+
+    response = api.post("/v1/chat/completions", {**TERMS, "optiroute": limited,
+                                                 "messages": [{"role": "user", "content": QUESTION}]}, format="json")
+
+    if response.status_code == 200:
+        assert "skipped" in response.json()["optiroute"]["cascade"]
+    else:  # nothing fits at all: routing says so, no call was made
+        assert response.status_code == 422
+    assert sum(trio.calls.values()) <= 1
+
+
+@pytest.mark.parametrize("second,answer,models", [("fake-letter-b", "B", SMALL),
+                                                   ("fake-letter-c", "Hello from the local provider.", {"large"})])
+def test_it_streams_once_the_check_passed_or_the_escalated_model_answers(trio, api, second, answer, models):
+    answering(small_a="fake-letter-b", small_b=second, large="fake-ok")
+
+    response = ask(api, stream=True)
+
+    events = [json.loads(line[6:]) for line in b"".join(response.streaming_content).decode().splitlines()
+              if line.startswith("data: {")]
+    # Every chunk comes from the model whose answer is returned: nothing reached the caller before the check.
+    answered = {e["model"] for e in events}
+    assert len(answered) == 1 and answered <= models
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"]) == answer
+    assert events[-1]["optiroute"]["cascade"]["escalated"] is (models == {"large"})
+
+
+def test_the_decision_records_every_call_check_and_cost(trio, api):
+    answering(small_a="fake-letter-b", small_b="fake-letter-c", large="fake-ok")
+
+    decision_id = ask(api).json()["optiroute"]["decision_id"]
+
+    cascade = Decision.objects.get(pk=decision_id).cascade
+    calls = [s for s in cascade["steps"] if "call" in s]
+    assert [s["call"] for s in calls] == ["small-a", "small-b", "large"]
+    assert [s["cost_usd"] for s in calls] == pytest.approx([18 * 0.1 / 1e6, 18 * 0.1 / 1e6, 18 * 4.0 / 1e6])
+    check = next(s for s in cascade["steps"] if "check" in s)
+    assert check == {"check": {"format": "choice:ABCD", "extracted": True, "format_kept": True, "agreed": False,
+                               "answer": "B"}, "passed": False}
+    assert cascade["checks"] == ["extraction", "format", "agreement", "knn_estimate"]
+    assert cascade["cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in calls))
+
+
+def test_cascades_are_opt_in_per_request_cohort_and_profile(trio, api, key):
+    answering(small_a="fake-letter-b", small_b="fake-letter-b", large="fake-ok")
+    plain = {"model": "optiroute/auto", "optiroute": {"preferences": {"accuracy": 1.0, "cost": 0.1}}}
+
+    assert ask(api, **plain).json()["optiroute"]["cascade"] is None
+    Cohort.objects.filter(pk=key[0].cohort_id).update(cascade=True)
+    snapshots.clear()
+    assert ask(api, **plain).json()["optiroute"]["cascade"]["first"] == "small-a"
+    refused = {"model": "optiroute/auto", "optiroute": {**plain["optiroute"], "cascade": False}}
+    assert ask(api, **refused).json()["optiroute"]["cascade"] is None
+    Cohort.objects.filter(pk=key[0].cohort_id).update(cascade=False)
+    PreferenceProfile.objects.filter(name="balanced").update(cascade=True)
+    snapshots.clear()
+    assert ask(api, **plain).json()["optiroute"]["cascade"]["first"] == "small-a"
