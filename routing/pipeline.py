@@ -18,7 +18,7 @@ from optiroute import logs
 from optiroute.api_errors import OptiRouteError
 from optiroute.tracing import span
 from registry.embedder import get_embedder
-from registry.models import Prompt
+from registry.models import DECLARED_METRICS, Prompt
 from registry.tokens import DEFAULT_OUTPUT_TOKENS
 from routing.analysis.serving import Analysis, analyze
 from routing.engine.constraints import Constraints, hard_filter
@@ -63,7 +63,8 @@ def decision_make(*, text: str, context: str = "", tokens: int | None = None, pr
             cohort=cohort, dataset_ids=dataset_ids, output_tokens=output_tokens, unavailable=unavailable)
     analysed = time.perf_counter()
     with span("routing.evidence", strategy=strategy_impl.name):
-        estimates = estimates_for(request, snapshots.get(), strategy_impl)
+        estimates = estimates_for(request, snapshots.get(), strategy_impl,
+                                  dimensions=tuple(d for d in DECLARED_METRICS if weights.get(d, 0.0) > 0))
     estimated = time.perf_counter()
     with span("routing.scoring", profile=profile_name):
         ranking, explored = explore(choose(estimates, weights), weights,
@@ -114,13 +115,16 @@ def constraints_for(requested: dict[str, Any] | None, cohort: Cohort | None) -> 
     return hard.merged(Constraints.of_cohort(cohort)) if cohort is not None else hard
 
 
-def estimates_for(request: Request, snapshot: Snapshot, strategy: Strategy) -> Estimates:
-    """Apply the hard constraints, gather the evidence, estimate every candidate."""
+def estimates_for(request: Request, snapshot: Snapshot, strategy: Strategy,
+                  dimensions: tuple[str, ...] = ()) -> Estimates:
+    """Apply the hard constraints, gather the evidence (for accuracy, and for each of `dimensions`
+    that evaluations measure), estimate every candidate."""
     candidates, excluded = hard_filter(request, snapshot)
     if not candidates:
         raise RoutingError("no model meets the hard constraints", details={"excluded": excluded})
     neighbours = evidence_gather(request)
-    return estimate(request, snapshot, strategy, candidates=candidates, excluded=excluded, neighbours=neighbours)
+    return estimate(request, snapshot, strategy, candidates=candidates, excluded=excluded, neighbours=neighbours,
+                    dimension_neighbours=dimension_evidence_gather(request, snapshot, dimensions))
 
 
 def evidence_gather(request: Request) -> list[tuple[int, float]]:
@@ -132,11 +136,26 @@ def evidence_gather(request: Request) -> list[tuple[int, float]]:
     every model; the feedback replay lost AIQ after its first round that way (README: Feedback
     replay)."""
     scope = request.dataset_ids if request.dataset_ids is not None else request.searched_ids
-    evaluated, field = snapshots.get().split_field(scope)
+    snapshot = snapshots.get()
+    evaluated, field = snapshot.split_field(scope)
+    evaluated = snapshot.accuracy_scope(evaluated)
     found = Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, evaluated) if evaluated != () else []
     if field:
         found = sorted(found + Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, field),
                        key=lambda neighbour: -neighbour[1])
+    return found
+
+
+def dimension_evidence_gather(request: Request, snapshot: Snapshot,
+                              dimensions: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
+    """Per non-accuracy dimension, the nearest train prompts evaluated on it in the request's
+    scope: one search per dimension that has such evaluations, none for the others."""
+    scope = request.dataset_ids if request.dataset_ids is not None else request.searched_ids
+    found = {}
+    for dimension in dimensions:
+        datasets = snapshot.dimension_scope(dimension, scope)
+        if datasets:
+            found[dimension] = Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, datasets)
     return found
 
 

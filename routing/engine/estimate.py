@@ -8,6 +8,8 @@ estimates.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from registry.models import DECLARED_METRICS, LLM
@@ -15,6 +17,7 @@ from routing.engine.costs import expected_latency_ms, neighbour_costs, typical_c
 from routing.engine.request import NEIGHBOURS_RECORDED, Candidate, Estimates, Request, RoutingError, Strategy
 from routing.engine.snapshot import Snapshot
 from routing.engine.strategies import evidence_scopes, prior_for
+from routing.learning.quality import KNN, neighbour_estimate
 
 NEUTRAL = 0.5
 
@@ -55,16 +58,21 @@ def declared_metrics(llm: LLM, snapshot: Snapshot) -> dict[str, float]:
 
 
 def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candidates: list[LLM],
-             excluded: dict[str, str], neighbours: list[tuple[int, float]]) -> Estimates:
+             excluded: dict[str, str], neighbours: list[tuple[int, float]],
+             dimension_neighbours: dict[str, list[tuple[int, float]]] | None = None) -> Estimates:
     """Every candidate (the models that meet the hard constraints) with its expected quality from
-    `strategy` on the `neighbours` (the nearest evaluated prompts), cost and latency; those
+    `strategy` on the `neighbours` (the nearest evaluated prompts), its other dimensions from
+    `dimension_neighbours` (the nearest prompts evaluated on each), cost and latency; those
     evaluated on or built for the task first, the others in reserve."""
     models, filters = task_filter(candidates, request, snapshot)
     qualities = strategy.quality(request, candidates, snapshot, neighbours)
+    dimensions = {dimension: dimension_estimates(dimension, request, snapshot, candidates, found)
+                  for dimension, found in (dimension_neighbours or {}).items()}
     estimates = Estimates([], excluded, filters, [{"prompt_id": pid, "similarity": round(sim, 4)}
                                                   for pid, sim in neighbours[:NEIGHBOURS_RECORDED]])
     qualified = [m for m in models if qualities[m.id][1] > 0.0 or
-                 prior_for(m.id, request.task_type, request, snapshot).source != "none"]
+                 prior_for(m.id, request.task_type, request, snapshot).source != "none"
+                 or any(found[m.id][1] for found in dimensions.values())]
     if not qualified:
         qualified = [m for m in candidates if m.is_generalist]
         estimates.fallback_reason = ("no candidate has evaluations or published figures for this request; "
@@ -81,11 +89,42 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candid
         candidate = Candidate(
             llm=llm, quality=quality, confidence=confidence, evidence_n=count, prior=prior.quality,
             prior_source=prior.source, cost_usd=costs[llm.id], typical_cost_usd=typical_cost(llm, request, snapshot),
-            latency_ms=expected_latency_ms(llm, request.output_tokens), declared=declared_metrics(llm, snapshot),
+            latency_ms=expected_latency_ms(llm, request.output_tokens),
+            declared={**declared_metrics(llm, snapshot), **{d: found[llm.id][0] for d, found in dimensions.items()}},
             feedback_n=from_feedback[llm.id],
-            feedback_prior_n=snapshot.field_prior_n(llm.id, request.task_type, evidence_scopes(request)))
+            feedback_prior_n=snapshot.field_prior_n(llm.id, request.task_type, evidence_scopes(request)),
+            dimension_sources={d: found[llm.id][1] for d, found in dimensions.items()})
         (estimates.candidates if llm.id in chosen_ids else estimates.reserve).append(candidate)
     return estimates
+
+
+def dimension_estimates(dimension: str, request: Request, snapshot: Snapshot, models: list[LLM],
+                        neighbours: list[tuple[int, float]]) -> dict[int, tuple[float, dict[str, Any]]]:
+    """Each model's expected score on a non-accuracy dimension for this request, estimated as the
+    k-NN strategy estimates accuracy: the neighbours' similarity-weighted scores shrunk toward the
+    model-level figure (its mean on the dimension's datasets in scope, else its declared metric),
+    which is all that is left where no neighbour scores the model. With where the figure came from."""
+    evidence = snapshot.dimension_evidence(dimension)
+    prompt_ids = [pid for pid, _ in neighbours]
+    scores, _ = evidence.neighbourhood(prompt_ids, [m.id for m in models])
+    sims = np.array([sim for _, sim in neighbours], dtype=np.float32)
+    scope = snapshot.dimension_scope(dimension, request.dataset_ids if request.dataset_ids is not None
+                                     else request.searched_ids)
+    levels = [snapshot.dimension_prior(dimension, m.id, scope) for m in models]
+    priors = np.array([level.quality if level else declared_metrics(m, snapshot)[dimension]
+                       for m, level in zip(models, levels, strict=True)], dtype=np.float32)
+    estimate, _ = neighbour_estimate(scores, sims, priors, temperature=KNN["temperature"],
+                                     prior_strength=KNN["prior_strength"], relevant_similarity=KNN["relevant_similarity"])
+    counts = (~np.isnan(scores)).sum(axis=0).tolist()
+    datasets = sorted({snapshot.dataset_names.get(ds, str(ds)) for ds in evidence.datasets_of(prompt_ids)})
+    out = {}
+    for m, value, n, level in zip(models, estimate.tolist(), counts, levels, strict=True):
+        if n:
+            source: dict[str, Any] = {"source": "evidence", "datasets": datasets, "n": int(n)}
+        else:
+            source = {"source": "model-level", "from": "evaluations" if level else "declared"}
+        out[m.id] = (float(value), source)
+    return out
 
 
 def feedback_neighbours(request: Request, snapshot: Snapshot, models: list[LLM],

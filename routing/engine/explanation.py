@@ -19,9 +19,19 @@ def explain(chosen: Candidate, ranking: list[Candidate], weights: dict[str, floa
     if chosen.feedback_n or chosen.feedback_prior_n:
         text += (f" Feedback contributed {chosen.feedback_n} rated answer{'s' if chosen.feedback_n != 1 else ''} "
                  f"among the similar prompts and {chosen.feedback_prior_n} to its task-level record.")
+    text += _dimension_evidence(chosen, weights)
     if len(ranking) > 1:
         runner = ranking[1]
         text += f" Runner-up {runner.llm.name} scored {runner.utility:.3f}."
     if fallback_reason:
         text += f" Fallback: {fallback_reason}."
     return text
+
+
+def _dimension_evidence(chosen: Candidate, weights: dict[str, float]) -> str:
+    """The weighted dimensions estimated from per-request evidence, with the datasets it came from."""
+    parts = [f"{dimension} {chosen.declared[dimension]:.2f} from {source['n']} similar prompts of "
+             f"{', '.join(source['datasets'])}"
+             for dimension, source in chosen.dimension_sources.items()
+             if source["source"] == "evidence" and weights.get(dimension, 0) > 0]
+    return f" Per-request evidence: {'; '.join(parts)}." if parts else ""
