@@ -110,21 +110,33 @@ def dimension_estimates(dimension: str, request: Request, snapshot: Snapshot, mo
     sims = np.array([sim for _, sim in neighbours], dtype=np.float32)
     scope = snapshot.dimension_scope(dimension, request.dataset_ids if request.dataset_ids is not None
                                      else request.searched_ids)
-    levels = [snapshot.dimension_prior(dimension, m.id, scope) for m in models]
-    priors = np.array([level.quality if level else declared_metrics(m, snapshot)[dimension]
-                       for m, level in zip(models, levels, strict=True)], dtype=np.float32)
+    priors, measured = _model_level(dimension, scope, models, snapshot)
     estimate, _ = neighbour_estimate(scores, sims, priors, temperature=KNN["temperature"],
                                      prior_strength=KNN["prior_strength"], relevant_similarity=KNN["relevant_similarity"])
     counts = (~np.isnan(scores)).sum(axis=0).tolist()
     datasets = sorted({snapshot.dataset_names.get(ds, str(ds)) for ds in evidence.datasets_of(prompt_ids)})
     out = {}
-    for m, value, n, level in zip(models, estimate.tolist(), counts, levels, strict=True):
+    for m, value, n, level in zip(models, estimate.tolist(), counts, measured, strict=True):
         if n:
             source: dict[str, Any] = {"source": "evidence", "datasets": datasets, "n": int(n)}
         else:
             source = {"source": "model-level", "from": "evaluations" if level else "declared"}
         out[m.id] = (float(value), source)
     return out
+
+
+def _model_level(dimension: str, scope: tuple[int, ...], models: list[LLM],
+                 snapshot: Snapshot) -> tuple[np.ndarray, list[bool]]:
+    """Each model's model-level figure on the dimension, and whether evaluations measured it
+    (else it is the declared metric); the same for every request of a scope, so kept."""
+    key = ("dimension_level", dimension, scope, tuple(m.id for m in models))
+    found = snapshot.memo.get(key)
+    if found is None:
+        levels = [snapshot.dimension_prior(dimension, m.id, scope) for m in models]
+        priors = np.array([level.quality if level else declared_metrics(m, snapshot)[dimension]
+                           for m, level in zip(models, levels, strict=True)], dtype=np.float32)
+        found = snapshot.memo[key] = (priors, [level is not None for level in levels])
+    return found  # type: ignore[return-value]
 
 
 def feedback_neighbours(request: Request, snapshot: Snapshot, models: list[LLM],

@@ -66,3 +66,24 @@ def test_it_says_where_each_dimension_figure_came_from(several_dimensions):
     assert "helpfulness" in routed.decision.explanation and "of several" in routed.decision.explanation
     # A dimension no evaluation measures keeps the model-level figure, and is not searched.
     assert "harmlessness" not in chosen["dimension_sources"]
+
+
+def test_it_keeps_dimension_only_prompts_out_of_the_accuracy_neighbours(several_dimensions, write_bundle):
+    from django.core.management import call_command
+
+    from registry.models import Prompt
+    from routing.pipeline import evidence_gather, request_build
+
+    # Prompts closer to the request than any accuracy prompt, evaluated on helpfulness only.
+    prompts = [{"prompt_id": f"h{i}", "prompt": f"How long should I roast a chicken? (variant {i})"} for i in range(60)]
+    results = "prompt_id,model,score,dimension\n" + "".join(f"h{i},chef,1,helpfulness\n" for i in range(60))
+    call_command("import_evaluations", str(write_bundle(prompts=prompts, results=results, name="helpful-only")),
+                 "--dataset", "helpful-only")
+    request, _ = request_build(text="How long should I roast a chicken?")
+
+    found = evidence_gather(request)
+
+    datasets = set(Prompt.objects.filter(id__in=[pid for pid, _ in found]).values_list("dataset__name", flat=True))
+    assert datasets == {"several"} and len(found) == len(COOKING) + len(TAXES)
+    routed = _route("How long should I roast a chicken?", "helpfulness")
+    assert routed.decision.candidates[0]["dimension_sources"]["helpfulness"]["datasets"] == ["helpful-only", "several"]
