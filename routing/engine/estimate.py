@@ -17,6 +17,7 @@ from routing.engine.costs import expected_latency_ms, neighbour_costs, typical_c
 from routing.engine.request import NEIGHBOURS_RECORDED, Candidate, Estimates, Request, RoutingError, Strategy
 from routing.engine.snapshot import Snapshot
 from routing.engine.strategies import evidence_scopes, prior_for
+from routing.learning.estimator import estimators
 from routing.learning.quality import KNN, neighbour_estimate
 
 NEUTRAL = 0.5
@@ -103,7 +104,8 @@ def dimension_estimates(dimension: str, request: Request, snapshot: Snapshot, mo
     """Each model's expected score on a non-accuracy dimension for this request, estimated as the
     k-NN strategy estimates accuracy: the neighbours' similarity-weighted scores shrunk toward the
     model-level figure (its mean on the dimension's datasets in scope, else its declared metric),
-    which is all that is left where no neighbour scores the model. With where the figure came from."""
+    which is all that is left where no neighbour scores the model, then by the shrinkage factor fitted
+    on the dimension's evidence. With where the figure came from."""
     evidence = snapshot.dimension_evidence(dimension)
     prompt_ids = [pid for pid, _ in neighbours]
     scores, _ = evidence.neighbourhood(prompt_ids, [m.id for m in models])
@@ -113,6 +115,11 @@ def dimension_estimates(dimension: str, request: Request, snapshot: Snapshot, mo
     priors, measured = _model_level(dimension, scope, models, snapshot)
     estimate, _ = neighbour_estimate(scores, sims, priors, temperature=KNN["temperature"],
                                      prior_strength=KNN["prior_strength"], relevant_similarity=KNN["relevant_similarity"])
+    # As for accuracy: only as far from the model-level figure as neighbours were found to predict
+    # this dimension's outcomes (routing.learning.estimator.fit_dimension_shrinkage).
+    estimator = estimators.get()
+    share = estimator.shrinkage_for(request.dataset_ids, dimension) if estimator else 1.0
+    estimate = priors + share * (estimate - priors)
     counts = (~np.isnan(scores)).sum(axis=0).tolist()
     datasets = sorted({snapshot.dataset_names.get(ds, str(ds)) for ds in evidence.datasets_of(prompt_ids)})
     out = {}

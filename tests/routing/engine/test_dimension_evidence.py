@@ -87,3 +87,18 @@ def test_it_keeps_dimension_only_prompts_out_of_the_accuracy_neighbours(several_
     assert datasets == {"several"} and len(found) == len(COOKING) + len(TAXES)
     routed = _route("How long should I roast a chicken?", "helpfulness")
     assert routed.decision.candidates[0]["dimension_sources"]["helpfulness"]["datasets"] == ["helpful-only", "several"]
+
+
+def test_it_fits_a_shrinkage_factor_per_dimension_as_for_accuracy(several_dimensions):
+    from registry.models import Dataset
+    from routing.learning.estimator import estimator_train, estimators
+
+    version = estimator_train(force=True)
+    estimators.clear()
+
+    dataset = Dataset.objects.get(name="several")
+    for dimension in ("helpfulness", "honesty"):
+        assert 0.0 <= version.knn_shrinkage[f"{dimension}:*"] <= 1.0
+        assert estimators.get().shrinkage_for((dataset.id,), dimension) == version.knn_shrinkage[f"{dimension}:{dataset.id}"]
+    # Neighbours predict these outcomes (cooking and taxes are told apart): the estimate follows them.
+    assert version.knn_shrinkage["helpfulness:*"] > 0.5
