@@ -13,7 +13,8 @@ THINGS = ["rye", "a gift", "spelt", "rental income", "banana", "a bonus", "corn"
 
 @pytest.fixture
 def helpfulness_bundle(write_bundle):
-    """cheap helps only with baking; pricey helps with both; unpriced (inactive) helps most."""
+    """cheap helps only with baking; pricey helps with both; unpriced (inactive) helps most.
+    pricey has no helpfulness result on test prompt p5 (public data has such gaps)."""
     prompts, rows = [], ["prompt_id,model,score,cost_usd,input_tokens,output_tokens,dimension"]
     for index in range(60):
         topic = index % 2
@@ -21,8 +22,9 @@ def helpfulness_bundle(write_bundle):
                         + f" (case {index})", "split": "test" if index % 5 == 0 else "train"})
         rows += [f"p{index},cheap,1,0.0001,,,accuracy", f"p{index},pricey,1,0.004,,,accuracy",
                  f"p{index},cheap,{1 if topic == 0 else 0},0.0001,,,helpfulness",
-                 f"p{index},pricey,0.9,0.004,,,helpfulness",
                  f"p{index},unpriced,1,0,,,helpfulness"]
+        if index != 5:
+            rows.append(f"p{index},pricey,0.9,0.004,,,helpfulness")
     models = [{"name": "cheap", "provider": "acme", "input_price_per_mtok": 0.1, "output_price_per_mtok": 0.1},
               {"name": "pricey", "provider": "acme", "input_price_per_mtok": 4, "output_price_per_mtok": 4},
               {"name": "unpriced", "provider": "acme", "is_active": False}]
@@ -41,7 +43,9 @@ def test_it_reports_the_dimension_sweep_against_the_best_single_model(helpfulnes
     # Quality is mean helpfulness; the inactive model is no baseline routing could match.
     assert base["best_single"]["model"] == "pricey" and base["best_single"]["quality"] == pytest.approx(0.9)
     assert set(base["single_models"]) == {"cheap", "pricey"}
-    assert base["single_models"]["cheap"]["quality"] == pytest.approx(0.5)
+    # p5 is left out for all: no decision for pricey there could be scored.
+    assert (report["n_test"], report["n_test_scored"]) == (12, 11)
+    assert base["single_models"]["cheap"]["quality"] == pytest.approx(6 / 11, abs=1e-4)
     points = report["strategies"]["knn"]["points"]
     assert len(points) >= 25
     # Cheap on baking, pricey on taxes: as helpful as pricey at about half its cost.
