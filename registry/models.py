@@ -166,6 +166,13 @@ class PromptQuerySet(models.QuerySet["Prompt"]):
 
         return nearest_train_ids(vector, k, dataset_ids)
 
+    def nearest_train_ids_per_dataset(self, vector: Any, k: int,
+                                      dataset_ids: tuple[int, ...]) -> dict[int, list[tuple[int, float]]]:
+        """Per dataset, (id, cosine similarity) of its k train prompts closest to `vector` (an exact scan)."""
+        from registry.vector_search import nearest_train_ids_per_dataset
+
+        return nearest_train_ids_per_dataset(vector, k, dataset_ids)
+
     def train(self) -> PromptQuerySet:
         return self.filter(split=Prompt.Split.TRAIN)
 

@@ -18,7 +18,7 @@ from optiroute import logs
 from optiroute.api_errors import OptiRouteError
 from optiroute.tracing import span
 from registry.embedder import get_embedder
-from registry.models import Prompt
+from registry.models import DECLARED_METRICS, Prompt
 from registry.tokens import DEFAULT_OUTPUT_TOKENS
 from routing.analysis.serving import Analysis, analyze
 from routing.engine.constraints import Constraints, hard_filter
@@ -35,6 +35,9 @@ from routing.learning.quality import NEIGHBOURS
 from routing.models import ApiKey, Cohort, Decision
 from routing.recorder import recorder
 
+# Over the whole registry with dimension evidence in it, the nearest this many times NEIGHBOURS
+# are searched and shared out between accuracy and the weighted dimensions.
+WIDENED = 4
 ENGINE_VERSION = "2"  # 2: the k-NN estimate is shrunk by a factor fitted on the evidence
 
 
@@ -63,7 +66,8 @@ def decision_make(*, text: str, context: str = "", tokens: int | None = None, pr
             cohort=cohort, dataset_ids=dataset_ids, output_tokens=output_tokens, unavailable=unavailable)
     analysed = time.perf_counter()
     with span("routing.evidence", strategy=strategy_impl.name):
-        estimates = estimates_for(request, snapshots.get(), strategy_impl)
+        estimates = estimates_for(request, snapshots.get(), strategy_impl,
+                                  dimensions=tuple(d for d in DECLARED_METRICS if weights.get(d, 0.0) > 0))
     estimated = time.perf_counter()
     with span("routing.scoring", profile=profile_name):
         ranking, explored = explore(choose(estimates, weights), weights,
@@ -114,30 +118,72 @@ def constraints_for(requested: dict[str, Any] | None, cohort: Cohort | None) -> 
     return hard.merged(Constraints.of_cohort(cohort)) if cohort is not None else hard
 
 
-def estimates_for(request: Request, snapshot: Snapshot, strategy: Strategy) -> Estimates:
-    """Apply the hard constraints, gather the evidence, estimate every candidate."""
+def estimates_for(request: Request, snapshot: Snapshot, strategy: Strategy,
+                  dimensions: tuple[str, ...] = ()) -> Estimates:
+    """Apply the hard constraints, gather the evidence (for accuracy, and for each of `dimensions`
+    that evaluations measure), estimate every candidate."""
     candidates, excluded = hard_filter(request, snapshot)
     if not candidates:
         raise RoutingError("no model meets the hard constraints", details={"excluded": excluded})
-    neighbours = evidence_gather(request)
-    return estimate(request, snapshot, strategy, candidates=candidates, excluded=excluded, neighbours=neighbours)
+    neighbours, by_dimension = evidence_search(request, snapshot, dimensions)
+    return estimate(request, snapshot, strategy, candidates=candidates, excluded=excluded, neighbours=neighbours,
+                    dimension_neighbours=by_dimension)
 
 
 def evidence_gather(request: Request) -> list[tuple[int, float]]:
     """The nearest evaluated (train) prompts to the request, in its evidence scope (never another
-    cohort's own field evidence), most similar first.
+    cohort's own field evidence), most similar first."""
+    return evidence_search(request, snapshots.get(), ())[0]
+
+
+def evidence_search(request: Request, snapshot: Snapshot, dimensions: tuple[str, ...]
+                    ) -> tuple[list[tuple[int, float]], dict[str, list[tuple[int, float]]]]:
+    """The nearest prompts evaluated on accuracy, and per non-accuracy dimension of `dimensions`
+    the nearest evaluated on it, in the request's scope, most similar first.
 
     Feedback (field evidence) is searched apart and added: each rated answer speaks for one model
     only, and in one search with the evaluations it pushed out evaluated prompts that speak for
     every model; the feedback replay lost AIQ after its first round that way (README: Feedback
-    replay)."""
+    replay). Over the whole registry (the API's scope), one index search, widened, serves every
+    dimension: a scoped search costs several times more (an exact scan of a large scope), and
+    a dimension with no prompt among the widened nearest has thin evidence, so its model-level
+    figure stands (routing.engine.estimate.dimension_estimates)."""
     scope = request.dataset_ids if request.dataset_ids is not None else request.searched_ids
-    evaluated, field = snapshots.get().split_field(scope)
-    found = Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, evaluated) if evaluated != () else []
+    evaluated, field = snapshot.split_field(scope)
+    scopes = {dimension: datasets for dimension in dimensions
+              if (datasets := snapshot.dimension_scope(dimension, scope))}
+    if evaluated is None and (scopes or snapshot.accuracy_scope(None) is not None):
+        found, by_dimension = _widened_search(request, snapshot, tuple(scopes))
+    else:
+        evaluated = snapshot.accuracy_scope(evaluated)
+        found = Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, evaluated) if evaluated != () else []
+        by_dimension = _per_dataset_search(request, scopes)
     if field:
         found = sorted(found + Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS, field),
                        key=lambda neighbour: -neighbour[1])
-    return found
+    return found, by_dimension
+
+
+def _widened_search(request: Request, snapshot: Snapshot, dimensions: tuple[str, ...]
+                    ) -> tuple[list[tuple[int, float]], dict[str, list[tuple[int, float]]]]:
+    nearest = Prompt.objects.nearest_train_ids(request.vector, NEIGHBOURS * WIDENED, None)
+    accuracy = snapshot.evidence.rows
+    by_dimension = {}
+    for dimension in dimensions:
+        rows = snapshot.dimension_evidence(dimension).rows
+        by_dimension[dimension] = [n for n in nearest if n[0] in rows][:NEIGHBOURS]
+    return [n for n in nearest if n[0] in accuracy][:NEIGHBOURS], by_dimension
+
+
+def _per_dataset_search(request: Request, scopes: dict[str, tuple[int, ...]]) -> dict[str, list[tuple[int, float]]]:
+    """Within a scope (the evaluation harness, a cohort's datasets): the nearest of each dimension's
+    datasets, one exact scan for all."""
+    datasets = tuple(sorted({ds for found in scopes.values() for ds in found}))
+    if not datasets:
+        return {}
+    per_dataset = Prompt.objects.nearest_train_ids_per_dataset(request.vector, NEIGHBOURS, datasets)
+    return {dimension: sorted((n for ds in found for n in per_dataset.get(ds, [])), key=lambda n: -n[1])[:NEIGHBOURS]
+            for dimension, found in scopes.items()}
 
 
 def strategy_get(name: str | None) -> Strategy:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from registry.importers import bundle, llmrouter, routerbench
+from registry.importers import alpacaeval, bundle, hhem, llmrouter, routerbench, sysbench, xstest
 from registry.importers.validation import (
     Errors,
     EvaluationImportError,
@@ -23,6 +23,10 @@ ADAPTERS: dict[str, Callable[[Path], ParsedData]] = {
     "bundle": bundle.parse,
     "routerbench": routerbench.parse,
     "llmrouter": llmrouter.parse,
+    "alpacaeval": alpacaeval.parse,
+    "xstest": xstest.parse,
+    "hhem": hhem.parse,
+    "sysbench": sysbench.parse,
 }
 FORMATS = tuple(ADAPTERS)
 

@@ -8,10 +8,13 @@ file refuses the import as a whole with messages naming file, line and reason.
 from __future__ import annotations
 
 import ast
+import csv
+import hashlib
+import io
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -369,3 +372,116 @@ class Caveats:
                 return None
             clean[model] = float(value)
         return clean
+
+
+# ---------------------------------------------------------------- public data without a split or prices
+
+TRAIN_SHARE = 0.7
+SPLIT_SEED = "optiroute-split-1"
+
+
+def seeded_split(prompt_ids: Iterable[str], seed: str = SPLIT_SEED) -> dict[str, str]:
+    """A 70/30 train/test split by prompt, the same on every import: the ids ordered by a
+    seeded hash of each, the first 70% train."""
+    ordered = sorted(set(prompt_ids), key=lambda pid: hashlib.sha256(f"{seed}:{pid}".encode()).hexdigest())
+    n_train = round(TRAIN_SHARE * len(ordered))
+    return {pid: "train" if i < n_train else "test" for i, pid in enumerate(ordered)}
+
+
+@dataclass
+class Judgement:
+    """One model's score on one prompt as a public dataset records it (None: missing)."""
+
+    prompt_id: str
+    model: str
+    score: float | None
+    output_tokens: int | None = None
+
+
+def long_format(data: ParsedData, prompts: list[PromptRow], judgements: Iterable[Judgement], dimension: str,
+                prices: Path, errors: Errors) -> ParsedData:
+    """Fill `data` from prompts without a split and one judgement per (prompt, model): the seeded
+    split, then the caveats (duplicate ids, test prompts repeating a train prompt's text, repeated
+    or missing scores), each counted in `data.dropped`; the models with the prices of `prices`
+    (priced_models). Refuses the import on any error."""
+    errors.raise_if_any()
+    splits = seeded_split(p.prompt_id for p in prompts)
+    caveats = Caveats(data)
+    admitted: set[str] = set()
+    for prompt in sorted(prompts, key=lambda p: splits[p.prompt_id] != "train"):
+        prompt.split = splits[prompt.prompt_id]
+        if caveats.admit(prompt.prompt_id, prompt.text, prompt.split):
+            data.prompts.append(prompt)
+            admitted.add(prompt.prompt_id)
+    seen: set[tuple[str, str]] = set()
+    for judgement in judgements:
+        key = (judgement.prompt_id, judgement.model)
+        if judgement.prompt_id not in admitted:
+            data.drop("results of dropped prompts")
+        elif key in seen:
+            data.drop("duplicate results")
+        elif judgement.score is None or math.isnan(judgement.score):
+            data.drop("missing scores")
+        elif not 0.0 <= judgement.score <= 1.0:
+            errors.add(f"prompt {judgement.prompt_id}, model {judgement.model}",
+                       f"score must be between 0 and 1, got {judgement.score!r}")
+        else:
+            seen.add(key)
+            data.results.append(ResultRow(judgement.prompt_id, judgement.model, judgement.score,
+                                          output_tokens=judgement.output_tokens, dimension=dimension))
+    data.models = priced_models({r.model for r in data.results}, prices, errors)
+    errors.raise_if_any()
+    return data
+
+
+def public_folder(path: Path, required: tuple[str, ...], errors: Errors) -> Path:
+    """The data folder (the path, or a file's folder); refuses the import where a file is missing."""
+    folder = path if path.is_dir() else path.parent
+    for name in required:
+        if not (folder / name).exists():
+            errors.add(folder.name, f"{name} is missing")
+    errors.raise_if_any()
+    return folder
+
+
+def csv_rows(path: Path, columns: tuple[str, ...], errors: Errors) -> list[dict[str, str]]:
+    """A CSV file's rows, or none after recording why not (unreadable, a required column missing)."""
+    text = read_text(path, errors)
+    if text is None:
+        return []
+    csv.field_size_limit(1 << 30)
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    if missing:
+        errors.add(f"{path.name} line 1", f"missing column(s): {', '.join(missing)}")
+        return []
+    return list(reader)
+
+
+def priced_models(names: Iterable[str], table: Path, errors: Errors) -> list[dict[str, Any]]:
+    """The models a public dataset names, with the published list prices of `table` (a JSON file
+    beside the adapter: {"models": {name: {input_price_per_mtok, output_price_per_mtok, source,
+    as_of, ...}}}). A model without a published price is registered without one and inactive:
+    routing never chooses it, and its results stay evidence about the others' prompts."""
+    raw = json_document(table, errors, dict, "an object with a \"models\" object")
+    prices = raw.get("models", {}) if isinstance(raw, dict) else {}
+    specs = []
+    for name in sorted(set(names)):
+        entry = prices.get(name) or {}
+        price_in, price_out = entry.get("input_price_per_mtok"), entry.get("output_price_per_mtok")
+        priced = isinstance(price_in, (int, float)) and isinstance(price_out, (int, float))
+        figures = (float(price_in), float(price_out)) if priced else (None, None)  # type: ignore[arg-type]
+        source = (f"{entry.get('source', '')} (as of {entry.get('as_of', 'unknown')})" if priced
+                  else f"no published list price: {entry.get('note', 'none found')}")
+        specs.append({"name": name, "api_model_id": str(entry.get("api_model_id", "")),
+                      "input_price_per_mtok": figures[0], "output_price_per_mtok": figures[1],
+                      "is_active": priced, "sources": {"price_source": source}})
+    return specs
+
+
+def number_or_none(raw: str) -> float | None:
+    """A CSV cell's number; None where it is empty or not a number (a missing score)."""
+    try:
+        return float(raw)
+    except ValueError:
+        return None

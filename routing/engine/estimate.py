@@ -8,6 +8,8 @@ estimates.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from registry.models import DECLARED_METRICS, LLM
@@ -15,6 +17,8 @@ from routing.engine.costs import expected_latency, neighbour_costs, typical_cost
 from routing.engine.request import NEIGHBOURS_RECORDED, Candidate, Estimates, Request, RoutingError, Strategy
 from routing.engine.snapshot import Snapshot
 from routing.engine.strategies import evidence_scopes, prior_for
+from routing.learning.estimator import estimators
+from routing.learning.quality import KNN, neighbour_estimate
 
 NEUTRAL = 0.5
 
@@ -55,16 +59,21 @@ def declared_metrics(llm: LLM, snapshot: Snapshot) -> dict[str, float]:
 
 
 def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candidates: list[LLM],
-             excluded: dict[str, str], neighbours: list[tuple[int, float]]) -> Estimates:
+             excluded: dict[str, str], neighbours: list[tuple[int, float]],
+             dimension_neighbours: dict[str, list[tuple[int, float]]] | None = None) -> Estimates:
     """Every candidate (the models that meet the hard constraints) with its expected quality from
-    `strategy` on the `neighbours` (the nearest evaluated prompts), cost and latency; those
+    `strategy` on the `neighbours` (the nearest evaluated prompts), its other dimensions from
+    `dimension_neighbours` (the nearest prompts evaluated on each), cost and latency; those
     evaluated on or built for the task first, the others in reserve."""
     models, filters = task_filter(candidates, request, snapshot)
     qualities = strategy.quality(request, candidates, snapshot, neighbours)
+    dimensions = {dimension: dimension_estimates(dimension, request, snapshot, candidates, found)
+                  for dimension, found in (dimension_neighbours or {}).items()}
     estimates = Estimates([], excluded, filters, [{"prompt_id": pid, "similarity": round(sim, 4)}
                                                   for pid, sim in neighbours[:NEIGHBOURS_RECORDED]])
     qualified = [m for m in models if qualities[m.id][1] > 0.0 or
-                 prior_for(m.id, request.task_type, request, snapshot).source != "none"]
+                 prior_for(m.id, request.task_type, request, snapshot).source != "none"
+                 or any(found[m.id][1] for found in dimensions.values())]
     if not qualified:
         qualified = [m for m in candidates if m.is_generalist]
         estimates.fallback_reason = ("no candidate has evaluations or published figures for this request; "
@@ -82,9 +91,11 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candid
         candidate = Candidate(
             llm=llm, quality=quality, confidence=confidence, evidence_n=count, prior=prior.quality,
             prior_source=prior.source, cost_usd=costs[llm.id], typical_cost_usd=typical_cost(llm, request, snapshot),
-            latency_ms=latency.ms, latency_source=latency.source, declared=declared_metrics(llm, snapshot),
+            latency_ms=latency.ms, latency_source=latency.source,
+            declared={**declared_metrics(llm, snapshot), **{d: found[llm.id][0] for d, found in dimensions.items()}},
             feedback_n=from_feedback[llm.id],
-            feedback_prior_n=snapshot.field_prior_n(llm.id, request.task_type, evidence_scopes(request)))
+            feedback_prior_n=snapshot.field_prior_n(llm.id, request.task_type, evidence_scopes(request)),
+            dimension_sources={d: found[llm.id][1] for d, found in dimensions.items()})
         (estimates.candidates if llm.id in chosen_ids else estimates.reserve).append(candidate)
     neutral_fill(estimates.candidates + estimates.reserve)
     return estimates
@@ -98,8 +109,62 @@ def neutral_fill(candidates: list[Candidate]) -> None:
         known = [value for c in candidates if (value := getattr(c.llm, metric)) is not None]
         fill = sum(known) / len(known) if known else NEUTRAL
         for c in candidates:
-            if getattr(c.llm, metric) is None:
+            if getattr(c.llm, metric) is None and not measured_for_request(c, metric):
                 c.declared = {**c.declared, metric: fill}
+
+
+def measured_for_request(candidate: Candidate, dimension: str) -> bool:
+    """Whether evaluations in scope gave this dimension's figure (per-request evidence or the
+    model's mean on the dimension's datasets), rather than the catalog."""
+    source = candidate.dimension_sources.get(dimension)
+    return source is not None and (source["source"] == "evidence" or source.get("from") == "evaluations")
+
+
+def dimension_estimates(dimension: str, request: Request, snapshot: Snapshot, models: list[LLM],
+                        neighbours: list[tuple[int, float]]) -> dict[int, tuple[float, dict[str, Any]]]:
+    """Each model's expected score on a non-accuracy dimension for this request, estimated as the
+    k-NN strategy estimates accuracy: the neighbours' similarity-weighted scores shrunk toward the
+    model-level figure (its mean on the dimension's datasets in scope, else its declared metric),
+    which is all that is left where no neighbour scores the model, then by the shrinkage factor fitted
+    on the dimension's evidence. With where the figure came from."""
+    evidence = snapshot.dimension_evidence(dimension)
+    prompt_ids = [pid for pid, _ in neighbours]
+    scores, _ = evidence.neighbourhood(prompt_ids, [m.id for m in models])
+    sims = np.array([sim for _, sim in neighbours], dtype=np.float32)
+    scope = snapshot.dimension_scope(dimension, request.dataset_ids if request.dataset_ids is not None
+                                     else request.searched_ids)
+    priors, measured = _model_level(dimension, scope, models, snapshot)
+    estimate, _ = neighbour_estimate(scores, sims, priors, temperature=KNN["temperature"],
+                                     prior_strength=KNN["prior_strength"], relevant_similarity=KNN["relevant_similarity"])
+    # As for accuracy: only as far from the model-level figure as neighbours were found to predict
+    # this dimension's outcomes (routing.learning.estimator.fit_dimension_shrinkage).
+    estimator = estimators.get()
+    share = estimator.shrinkage_for(request.dataset_ids, dimension) if estimator else 1.0
+    estimate = priors + share * (estimate - priors)
+    counts = (~np.isnan(scores)).sum(axis=0).tolist()
+    datasets = sorted({snapshot.dataset_names.get(ds, str(ds)) for ds in evidence.datasets_of(prompt_ids)})
+    out = {}
+    for m, value, n, level in zip(models, estimate.tolist(), counts, measured, strict=True):
+        if n:
+            source: dict[str, Any] = {"source": "evidence", "datasets": datasets, "n": int(n)}
+        else:
+            source = {"source": "model-level", "from": "evaluations" if level else "declared"}
+        out[m.id] = (float(value), source)
+    return out
+
+
+def _model_level(dimension: str, scope: tuple[int, ...], models: list[LLM],
+                 snapshot: Snapshot) -> tuple[np.ndarray, list[bool]]:
+    """Each model's model-level figure on the dimension, and whether evaluations measured it
+    (else it is the declared metric); the same for every request of a scope, so kept."""
+    key = ("dimension_level", dimension, scope, tuple(m.id for m in models))
+    found = snapshot.memo.get(key)
+    if found is None:
+        levels = [snapshot.dimension_prior(dimension, m.id, scope) for m in models]
+        priors = np.array([level.quality if level else declared_metrics(m, snapshot)[dimension]
+                           for m, level in zip(models, levels, strict=True)], dtype=np.float32)
+        found = snapshot.memo[key] = (priors, [level is not None for level in levels])
+    return found  # type: ignore[return-value]
 
 
 def feedback_neighbours(request: Request, snapshot: Snapshot, models: list[LLM],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry.models import DECLARED_METRICS
-from routing.engine.estimate import NEUTRAL
+from routing.engine.estimate import NEUTRAL, measured_for_request
 from routing.engine.request import Candidate
 
 
@@ -22,6 +22,7 @@ def explain(chosen: Candidate, ranking: list[Candidate], weights: dict[str, floa
     if chosen.feedback_n or chosen.feedback_prior_n:
         text += (f" Feedback contributed {chosen.feedback_n} rated answer{'s' if chosen.feedback_n != 1 else ''} "
                  f"among the similar prompts and {chosen.feedback_prior_n} to its task-level record.")
+    text += _dimension_evidence(chosen, weights)
     text += _published_figures(chosen, weights)
     if len(ranking) > 1:
         runner = ranking[1]
@@ -34,7 +35,8 @@ def explain(chosen: Candidate, ranking: list[Candidate], weights: dict[str, floa
 def _published_figures(chosen: Candidate, weights: dict[str, float]) -> str:
     """Where the chosen model's figure on each weighted non-functional dimension came from: its
     published source and date, or that none is published (routing.engine.estimate.neutral_fill)."""
-    weighted = [metric for metric in DECLARED_METRICS if weights.get(metric, 0) > 0]
+    weighted = [metric for metric in DECLARED_METRICS
+                if weights.get(metric, 0) > 0 and not measured_for_request(chosen, metric)]
     sources = (chosen.llm.sources or {}).get("metric_sources", {})
     found = [f"{metric} {getattr(chosen.llm, metric):.2f} ({_named(sources.get(metric))})"
              for metric in weighted if getattr(chosen.llm, metric) is not None]
@@ -51,3 +53,12 @@ def _named(source: dict[str, str] | None) -> str:
     if not source:
         return "declared, source not recorded"
     return ", ".join(part for part in (source.get("name"), source.get("date")) if part)
+
+
+def _dimension_evidence(chosen: Candidate, weights: dict[str, float]) -> str:
+    """The weighted dimensions estimated from per-request evidence, with the datasets it came from."""
+    parts = [f"{dimension} {chosen.declared[dimension]:.2f} from {source['n']} similar prompts of "
+             f"{', '.join(source['datasets'])}"
+             for dimension, source in chosen.dimension_sources.items()
+             if source["source"] == "evidence" and weights.get(dimension, 0) > 0]
+    return f" Per-request evidence: {'; '.join(parts)}." if parts else ""

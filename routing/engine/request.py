@@ -82,6 +82,9 @@ class Candidate:
     feedback_n: int = 0
     feedback_prior_n: int = 0
     latency_source: str = ""  # observed traffic or the declared figures (routing.engine.costs)
+    # Per non-accuracy dimension with evaluations in scope, where its figure came from:
+    # {"source": "evidence", "datasets": [...], "n": similar prompts} or {"source": "model-level"}.
+    dimension_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.llm.name, "utility": round(self.utility, 4),
@@ -90,7 +93,8 @@ class Candidate:
                 "evidence_n": self.evidence_n, "prior": round(self.prior, 4), "prior_source": self.prior_source,
                 "expected_cost_usd": self.cost_usd, "expected_latency_ms": round(self.latency_ms, 1),
                 "latency_source": self.latency_source,
-                "feedback_n": self.feedback_n, "feedback_prior_n": self.feedback_prior_n}
+                "feedback_n": self.feedback_n, "feedback_prior_n": self.feedback_prior_n,
+                **({"dimension_sources": self.dimension_sources} if self.dimension_sources else {})}
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import cast
 import numpy as np
 from django.db.models import Count, Max, Sum
 
-from registry.models import FIELD_FORMAT, LLM, Dataset, EvaluationResult, ModelProfile
+from registry.models import FIELD_FORMAT, LLM, Dataset, Dimension, EvaluationResult, ModelProfile
 from routing.engine.priors import benchmark_priors, figures_of
 from routing.models import Cohort, PreferenceProfile
 from routing.rules import weight_problems
@@ -55,7 +55,13 @@ class Snapshot:
     audiences: dict[int, str] = field(default_factory=dict)
     # Datasets of outcomes seen in production (feedback), shared or kept to a cohort.
     field_datasets: frozenset[int] = frozenset()
+    # Non-accuracy dimensions: (dimension, llm_id, dataset_id) -> the model's mean on that
+    # dataset, and dimension -> the datasets that measure it (per-request evidence).
+    dimension_priors: dict[tuple[str, int, int], Prior] = field(default_factory=dict)
+    dimension_datasets: dict[str, frozenset[int]] = field(default_factory=dict)
+    dataset_names: dict[int, str] = field(default_factory=dict)
     _evidence: Evidence | None = None
+    _dimension_evidence: dict[str, Evidence] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Values derived from the above (priors per task and scope, typical costs), computed on
     # first use: the snapshot never changes, so neither do they.
@@ -126,6 +132,46 @@ class Snapshot:
                 return self.estimates[(llm_id, key)]
         return Prior(NEUTRAL_PRIOR, 0, "none")
 
+    def accuracy_scope(self, evaluated: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        """A search scope of evaluated datasets narrowed to those with accuracy results: prompts
+        that measure only another dimension would take the accuracy neighbours' places."""
+        other = set().union(*self.dimension_datasets.values()) - self.accuracy_datasets
+        if not other:
+            return evaluated
+        if evaluated is None:
+            evaluated = tuple(sorted(ds for ds in self.dataset_models if ds not in self.field_datasets))
+        return tuple(ds for ds in evaluated if ds not in other)
+
+    @property
+    def accuracy_datasets(self) -> set[int]:
+        key = ("accuracy_datasets",)
+        found = self.memo.get(key)
+        if found is None:
+            measured = {(llm_id, ds) for llm_id, ds, _ in self.priors if ds is not None}
+            found = self.memo[key] = {ds for _, ds in measured}
+        return found  # type: ignore[return-value]
+
+    def dimension_scope(self, dimension: str, scope: tuple[int, ...] | None) -> tuple[int, ...]:
+        """The datasets measuring `dimension` that a request of this scope may read."""
+        measured = self.dimension_datasets.get(dimension, frozenset())
+        return tuple(sorted(measured if scope is None else measured & set(scope)))
+
+    def dimension_prior(self, dimension: str, llm_id: int, scope: tuple[int, ...]) -> Prior | None:
+        """The model's mean on `dimension` over these datasets, pooled by count; None without results."""
+        found = [self.dimension_priors[(dimension, llm_id, ds)] for ds in scope
+                 if (dimension, llm_id, ds) in self.dimension_priors]
+        if not found:
+            return None
+        total = sum(p.n for p in found)
+        return Prior(sum(p.quality * p.n for p in found) / max(total, 1), total, found[0].source)
+
+    def dimension_evidence(self, dimension: str) -> Evidence:
+        """Every train-split result of a non-accuracy dimension, loaded on first use (one query)."""
+        with self.lock:
+            if dimension not in self._dimension_evidence:
+                self._dimension_evidence[dimension] = _load_evidence(dimension)
+            return self._dimension_evidence[dimension]
+
     @property
     def evidence(self) -> Evidence:
         """Every train-split result in memory, loaded on first use (one query)."""
@@ -142,6 +188,10 @@ class Evidence:
     scores: np.ndarray  # rows x columns, NaN where the model has no result on the prompt
     costs: np.ndarray
     field_rows: frozenset[int] = frozenset()  # prompt ids of field evidence (feedback)
+    row_datasets: dict[int, int] = field(default_factory=dict)  # prompt id -> dataset id
+
+    def datasets_of(self, prompt_ids: list[int]) -> set[int]:
+        return {self.row_datasets[pid] for pid in prompt_ids if pid in self.row_datasets}
 
     def neighbourhood(self, prompt_ids: list[int], llm_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Scores and costs of these models on these prompts (NaN where unknown)."""
@@ -158,9 +208,9 @@ class Evidence:
         return scores, costs
 
 
-def _load_evidence() -> Evidence:
-    data = list(EvaluationResult.objects.accuracy().filter(prompt__split="train").values_list(
-        "prompt_id", "llm_id", "score", "cost_usd", "prompt__dataset__source_format"))
+def _load_evidence(dimension: str = Dimension.ACCURACY) -> Evidence:
+    data = list(EvaluationResult.objects.filter(dimension=dimension, prompt__split="train").values_list(
+        "prompt_id", "llm_id", "score", "cost_usd", "prompt__dataset__source_format", "prompt__dataset_id"))
     rows = {pid: i for i, pid in enumerate(sorted({d[0] for d in data}))}
     columns = {mid: j for j, mid in enumerate(sorted({d[1] for d in data}))}
     scores = np.full((len(rows), len(columns)), np.nan, dtype=np.float32)
@@ -170,7 +220,8 @@ def _load_evidence() -> Evidence:
         c = np.array([columns[d[1]] for d in data])
         scores[r, c] = [d[2] for d in data]
         costs[r, c] = [d[3] for d in data]
-    return Evidence(rows, columns, scores, costs, frozenset(d[0] for d in data if d[4] == FIELD_FORMAT))
+    return Evidence(rows, columns, scores, costs, frozenset(d[0] for d in data if d[4] == FIELD_FORMAT),
+                    {d[0]: d[5] for d in data})
 
 
 def _generation() -> tuple[object, ...]:
@@ -211,6 +262,7 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
     for llm_id, _ds in list(vectors):
         same = [v for (other, _), v in vectors.items() if other == llm_id]
         vectors[(llm_id, None)] = np.mean(same, axis=0)
+    dimension_priors, dimension_datasets = _dimension_profiles(dataset_models)
     profiles, broken_profiles = _profiles()
     pools: dict[int, set[int]] = defaultdict(set)
     for cohort_id, llm_id in Cohort.allowed_models.through.objects.values_list("cohort_id", "llm_id"):
@@ -221,7 +273,23 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
             costs_by_model[llm_id].append((dataset_id, cost))
     return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, profiles, broken_profiles, estimates,
                     {k: frozenset(v) for k, v in pools.items()}, dict(costs_by_model), vectors, audiences,
-                    frozenset(Dataset.objects.filter(source_format=FIELD_FORMAT).values_list("id", flat=True)))
+                    frozenset(Dataset.objects.filter(source_format=FIELD_FORMAT).values_list("id", flat=True)),
+                    dimension_priors, dimension_datasets, dict(Dataset.objects.values_list("id", "name")))
+
+
+def _dimension_profiles(dataset_models: dict[int, set[int]]) -> tuple[dict[tuple[str, int, int], Prior],
+                                                                       dict[str, frozenset[int]]]:
+    """Each model's overall mean per non-accuracy dimension and dataset; the datasets measuring
+    each dimension. Their models join `dataset_models`, so a request scoped to such a dataset
+    (the evaluation harness) weighs them."""
+    priors: dict[tuple[str, int, int], Prior] = {}
+    datasets: dict[str, set[int]] = defaultdict(set)
+    for dimension, llm_id, dataset_id, mean, n in ModelProfile.objects.exclude(dimension=Dimension.ACCURACY).filter(
+            task_type="", domain="").values_list("dimension", "llm_id", "dataset_id", "mean_score", "n"):
+        priors[(dimension, llm_id, dataset_id)] = Prior(mean, n, "evaluations")
+        datasets[dimension].add(dataset_id)
+        dataset_models[dataset_id].add(llm_id)
+    return priors, {dimension: frozenset(ids) for dimension, ids in datasets.items()}
 
 
 def _audiences() -> dict[int, str]:

@@ -16,7 +16,7 @@ from typing import Any, cast
 import numpy as np
 
 from optiroute.api_errors import OptiRouteError
-from registry.models import LLM, Dataset, EvaluationResult, Prompt
+from registry.models import LLM, Dataset, Dimension, EvaluationResult, Prompt
 from routing.analysis.training import analyzer_train
 from routing.engine.request import Estimates, Request
 from routing.engine.scoring import choose
@@ -40,18 +40,24 @@ class Outcome:
         return {"quality": round(self.quality, 4), "cost_per_1k": round(self.cost_per_1k, 5)}
 
 
-def _test_labels(dataset: Dataset) -> dict[int, dict[int, tuple[float, float]]]:
+def _results(dataset: Dataset, split: str, dimension: str) -> Any:
+    """The dataset's results of one split on one dimension, of the models routing may choose
+    (an inactive model, e.g. one without a published price, is no baseline the router could match)."""
+    return EvaluationResult.objects.filter(prompt__dataset=dataset, prompt__split=split, dimension=dimension,
+                                           llm__is_active=True)
+
+
+def _test_labels(dataset: Dataset, dimension: str = Dimension.ACCURACY) -> dict[int, dict[int, tuple[float, float]]]:
     labels: dict[int, dict[int, tuple[float, float]]] = defaultdict(dict)
-    for prompt_id, llm_id, score, cost in EvaluationResult.objects.accuracy().filter(
-            prompt__dataset=dataset, prompt__split="test").values_list("prompt_id", "llm_id", "score", "cost_usd"):
+    for prompt_id, llm_id, score, cost in _results(dataset, "test", dimension).values_list(
+            "prompt_id", "llm_id", "score", "cost_usd"):
         labels[prompt_id][llm_id] = (score, cost)
     return labels
 
 
-def _train_means(dataset: Dataset) -> dict[int, tuple[float, float]]:
+def _train_means(dataset: Dataset, dimension: str) -> dict[int, tuple[float, float]]:
     sums: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])  # type: ignore[arg-type]
-    for llm_id, score, cost in EvaluationResult.objects.accuracy().filter(
-            prompt__dataset=dataset, prompt__split="train").values_list("llm_id", "score", "cost_usd"):
+    for llm_id, score, cost in _results(dataset, "train", dimension).values_list("llm_id", "score", "cost_usd"):
         entry = sums[llm_id]
         entry[0] += score
         entry[1] += cost
@@ -59,7 +65,16 @@ def _train_means(dataset: Dataset) -> dict[int, tuple[float, float]]:
     return {llm_id: (s / n, c / n) for llm_id, (s, c, n) in sums.items()}
 
 
+def _complete(labels: dict[int, dict[int, tuple[float, float]]]) -> dict[int, dict[int, tuple[float, float]]]:
+    """The test prompts on which every model has a result. Public dimension data leaves gaps (a
+    summary that was refused is no score); a decision for a model without a result there could not
+    be scored, so such prompts are left out for every strategy and baseline alike."""
+    models = set().union(*labels.values()) if labels else set()
+    return {pid: row for pid, row in labels.items() if len(row) == len(models)}
+
+
 def _outcome(choices: dict[int, int], labels: dict[int, dict[int, tuple[float, float]]]) -> Outcome:
+    choices = {pid: llm_id for pid, llm_id in choices.items() if pid in labels}
     scores = [labels[pid][llm_id][0] for pid, llm_id in choices.items()]
     costs = [labels[pid][llm_id][1] for pid, llm_id in choices.items()]
     return Outcome(float(np.mean(scores)), 1000 * float(np.mean(costs)))
@@ -89,12 +104,13 @@ def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float
     return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
 
 
-def baselines(dataset: Dataset, labels: dict[int, dict[int, tuple[float, float]]]) -> dict[str, Any]:
+def baselines(dataset: Dataset, labels: dict[int, dict[int, tuple[float, float]]],
+              dimension: str = Dimension.ACCURACY) -> dict[str, Any]:
     models = {m.id: m.name for m in LLM.objects.filter(id__in={llm for row in labels.values() for llm in row})}
     prompt_ids = list(labels)
     singles = {llm_id: _outcome({pid: llm_id for pid in prompt_ids if llm_id in labels[pid]}, labels)
                for llm_id in models}
-    train = _train_means(dataset)
+    train = _train_means(dataset, dimension)
     best = max(train, key=lambda m: (train[m][0], -train[m][1]))
     cheapest = min(train, key=lambda m: (train[m][1], -train[m][0]))
     oracle = {pid: min(labels[pid], key=lambda m: (-labels[pid][m][0], labels[pid][m][1])) for pid in prompt_ids}
@@ -151,16 +167,26 @@ def curve(*, dataset: Dataset, evidence_ids: tuple[int, ...], strategy: str = DE
 
 
 def evaluate(*, dataset_name: str, strategies: list[str] | None = None, weights: dict[str, float] | None = None,
-             progress: Progress = _no_progress) -> dict[str, Any]:
+             progress: Progress = _no_progress, dimension: str = Dimension.ACCURACY) -> dict[str, Any]:
     """evaluate_router's report. With `weights` (a profile's eight sliders), the report's "profile"
-    entry is where those weights land: the default strategy's choices under them, scored alike."""
+    entry is where those weights land: the default strategy's choices under them, scored alike.
+    With another `dimension` than accuracy, routing weighs that dimension against cost and the
+    report's quality is its mean score; its estimate is the k-NN one (routing.engine.estimate
+    .dimension_estimates), so only the knn strategy is measured."""
+    if dimension not in Dimension.values:
+        raise OptiRouteError(f"unknown dimension {dimension!r}; known: {', '.join(Dimension.values)}")
     dataset = Dataset.objects.filter(name=dataset_name).first()
     if dataset is None:
         raise OptiRouteError(f"unknown dataset {dataset_name!r}")
     prompts = list(Prompt.objects.test().filter(dataset=dataset).order_by("id").only("id", "text"))
     if not prompts or not Prompt.objects.train().filter(dataset=dataset).exists():
         raise OptiRouteError(f"dataset {dataset_name!r} needs both a train and a test split")
-    names = strategies or [*STRATEGIES, CASCADE]
+    accuracy = dimension == Dimension.ACCURACY
+    names = strategies or ([*STRATEGIES, CASCADE] if accuracy else ["knn"])
+    if not accuracy and names != ["knn"]:
+        raise OptiRouteError(f"--dimension {dimension} is estimated by the knn strategy only")
+    if not _results(dataset, "test", dimension).exists():
+        raise OptiRouteError(f"dataset {dataset_name!r} has no {dimension} results of an active model in its test split")
     unknown = [n for n in names if n not in STRATEGIES and n != CASCADE]
     if unknown:
         raise OptiRouteError(f"unknown strategy {', '.join(unknown)}; known: {', '.join([*STRATEGIES, CASCADE])}")
@@ -171,6 +197,7 @@ def evaluate(*, dataset_name: str, strategies: list[str] | None = None, weights:
     _routing_refresh()
     snapshot = snapshots.get()
     requests = _requests(prompts, (dataset.id,), progress)
+    dimensions = () if accuracy else (dimension,)
     curves, profile_choices = {}, None
     profile_strategy = DEFAULT_STRATEGY if DEFAULT_STRATEGY in names else next(iter(routed), None)
     cascades = None
@@ -181,12 +208,13 @@ def evaluate(*, dataset_name: str, strategies: list[str] | None = None, weights:
                 cascades = cascade_replay(dataset=dataset, prompts=prompts, requests=requests, estimates=[
                     estimates_for(r, snapshot, STRATEGIES[DEFAULT_STRATEGY]) for r in requests])
             continue
-        estimates = [estimates_for(r, snapshot, STRATEGIES[name]) for r in requests]
-        curves[name] = _sweep(prompts, estimates)
+        estimates = [estimates_for(r, snapshot, STRATEGIES[name], dimensions=dimensions) for r in requests]
+        curves[name] = _sweep(prompts, estimates, dimension)
         if weights is not None and name == profile_strategy:
             profile_choices = {p.id: choose(e, weights)[0].llm.id for p, e in zip(prompts, estimates)}
     progress("scoring the choices on the test labels", 95)
-    labels = _test_labels(dataset)  # read only now, to score the decisions made above
+    # Read only now, to score the decisions made above.
+    labels = _complete(_test_labels(dataset, dimension))
     report_strategies = {}
     for name, sweep in curves.items():
         points = [(w, _outcome(choices, labels)) for w, choices in sweep]
@@ -194,13 +222,14 @@ def evaluate(*, dataset_name: str, strategies: list[str] | None = None, weights:
                                    "points": [{"cost_weight": round(w, 6), **o.as_dict()} for w, o in points]}
     if cascades is not None:
         report_strategies[CASCADE] = _cascade_curve(cascades, labels)
-    base = baselines(dataset, labels)
+    base = baselines(dataset, labels, dimension)
     best = max(report_strategies, key=lambda n: float(cast(float, report_strategies[n]["aiq"])), default=None)
     # The strategy routing uses when a request names none (chosen over both datasets of
     # ../shared/data), and the one with the best AIQ on this dataset alone.
     default = DEFAULT_STRATEGY if DEFAULT_STRATEGY in report_strategies else best
-    report = {"dataset": dataset.name, "n_train": Prompt.objects.train().filter(dataset=dataset).count(),
-              "n_test": len(prompts), "baselines": base, "strategies": report_strategies,
+    report = {"dataset": dataset.name, "dimension": dimension,
+              "n_train": Prompt.objects.train().filter(dataset=dataset).count(), "n_test": len(prompts),
+              "n_test_scored": len(labels), "baselines": base, "strategies": report_strategies,
               "default_strategy": default, "best_aiq_strategy": best, "targets": targets(base, report_strategies)}
     if CASCADE in names:
         report[CASCADE] = {"available": cascade_reason is None, **({"reason": cascade_reason} if cascade_reason else {})}
@@ -214,7 +243,8 @@ def _cascade_curve(sweep: list[tuple[float, dict[int, Replayed]]],
                    labels: dict[int, dict[int, tuple[float, float]]]) -> dict[str, Any]:
     """The replayed cascades scored: the returned answer's score, the sum of the calls' costs."""
     points = []
-    for weight, decisions in sweep:
+    for weight, replayed in sweep:
+        decisions = {pid: d for pid, d in replayed.items() if pid in labels}  # prompts every model answered
         outcome = Outcome(float(np.mean([labels[pid][d.returned][0] for pid, d in decisions.items()])),
                           1000 * float(np.mean([d.cost_usd for d in decisions.values()])))
         points.append((weight, outcome, {
@@ -224,7 +254,8 @@ def _cascade_curve(sweep: list[tuple[float, dict[int, Replayed]]],
             "points": [{"cost_weight": round(w, 6), **o.as_dict(), **extra} for w, o, extra in points]}
 
 
-def _sweep(prompts: list[Prompt], estimates: list[Estimates]) -> list[tuple[float, dict[int, int]]]:
+def _sweep(prompts: list[Prompt], estimates: list[Estimates],
+           dimension: str = Dimension.ACCURACY) -> list[tuple[float, dict[int, int]]]:
     """The cost weight from 0 to 1, with points placed by the router's own cost estimates.
 
     A fixed grid leaves wide gaps where the choices shift fast: one step of 0.01 moved RouterBench's
@@ -237,7 +268,7 @@ def _sweep(prompts: list[Prompt], estimates: list[Estimates]) -> list[tuple[floa
 
     def at(weight: float) -> float:
         if weight not in swept:
-            weights = {"accuracy": 1.0 - weight, "cost": weight}
+            weights = {dimension: 1.0 - weight, "cost": weight}
             chosen = [choose(e, weights)[0] for e in estimates]
             swept[weight] = ({p.id: c.llm.id for p, c in zip(prompts, chosen)},
                              float(np.mean([c.cost_usd for c in chosen])))

@@ -21,7 +21,7 @@ from django.db.models import Max
 
 from optiroute.locks import advisory_xact_lock
 from registry.embedder import get_embedder
-from registry.models import Dataset, Prompt
+from registry.models import Dataset, Dimension, Prompt
 from routing.engine.snapshot import Evidence, snapshots
 from routing.learning import quality
 from routing.models import EstimatorVersion
@@ -30,8 +30,9 @@ from routing.versioned_cache import VersionedCache
 RECHECK_SECONDS = 30.0
 LOCK_ID = 0x0E57  # advisory lock: one trainer at a time
 # Part of the training hash: a change of what is fitted retrains on unchanged evidence.
-RECIPE = "success-models-1/knn-shrinkage-1"
+RECIPE = "success-models-1/knn-shrinkage-2"  # 2: also per non-accuracy dimension
 ALL_DATASETS = "*"
+NEUTRAL = 0.5  # a model-level figure where a model has none
 
 
 @dataclass
@@ -43,11 +44,13 @@ class Estimator:
     # evidence scope: a dataset id (as text) or ALL_DATASETS.
     shrinkage: dict[str, float]
 
-    def shrinkage_for(self, dataset_ids: tuple[int, ...] | None) -> float:
-        """The factor fitted on this evidence scope: one dataset's, else the whole registry's."""
-        if dataset_ids is not None and len(dataset_ids) == 1 and str(dataset_ids[0]) in self.shrinkage:
-            return self.shrinkage[str(dataset_ids[0])]
-        return self.shrinkage.get(ALL_DATASETS, 1.0)
+    def shrinkage_for(self, dataset_ids: tuple[int, ...] | None, dimension: str = Dimension.ACCURACY) -> float:
+        """The factor fitted on this evidence scope (one dataset's, else the whole registry's),
+        for accuracy or a non-accuracy dimension's evidence."""
+        prefix = "" if dimension == Dimension.ACCURACY else f"{dimension}:"
+        if dataset_ids is not None and len(dataset_ids) == 1 and f"{prefix}{dataset_ids[0]}" in self.shrinkage:
+            return self.shrinkage[f"{prefix}{dataset_ids[0]}"]
+        return self.shrinkage.get(f"{prefix}{ALL_DATASETS}", 1.0)
 
     def predict(self, vector: np.ndarray, evidence: Evidence, neighbours: list[tuple[int, float]],
                 llm_ids: list[int]) -> dict[int, tuple[float, float, int]]:
@@ -71,8 +74,8 @@ class TrainingData:
     task_types: list[str]
 
 
-def _training_data() -> TrainingData:
-    evidence = snapshots.get().evidence
+def _training_data(evidence: Evidence | None = None) -> TrainingData:
+    evidence = evidence or snapshots.get().evidence
     prompt_ids = sorted(evidence.rows, key=evidence.rows.__getitem__)
     llm_ids = sorted(evidence.columns, key=evidence.columns.__getitem__)
     rows = {pid: (vector, dataset, task) for pid, vector, dataset, task in Prompt.objects.filter(
@@ -103,11 +106,36 @@ def fit_shrinkage(data: TrainingData) -> dict[str, float]:
     return out
 
 
-def _hash(embedder: str, data: TrainingData) -> str:
+def fit_dimension_shrinkage() -> tuple[dict[str, float], list[TrainingData]]:
+    """quality.fit_shrinkage on each non-accuracy dimension's evidence, per dataset and over all
+    (keys "<dimension>:<dataset id>" and "<dimension>:*"), each prompt's prior being the model-level
+    figure routing shrinks that dimension toward (routing.engine.estimate.dimension_estimates)."""
+    snapshot = snapshots.get()
+    out: dict[str, float] = {}
+    fitted = []
+    for dimension, datasets in sorted(snapshot.dimension_datasets.items()):
+        data = _training_data(snapshot.dimension_evidence(dimension))
+        if not len(data.x):
+            continue
+        fitted.append(data)
+        x = data.x / np.maximum(np.linalg.norm(data.x, axis=1, keepdims=True), 1e-12)
+        scopes: list[tuple[str, np.ndarray, tuple[int, ...]]] = [
+            (str(ds), data.datasets == ds, (int(ds),)) for ds in np.unique(data.datasets)]
+        scopes.append((ALL_DATASETS, np.ones(len(x), dtype=bool), tuple(sorted(datasets))))
+        for key, rows, scope in scopes:
+            levels = [snapshot.dimension_prior(dimension, llm_id, scope) for llm_id in data.llm_ids]
+            priors = np.tile([level.quality if level else NEUTRAL for level in levels], (int(rows.sum()), 1))
+            out[f"{dimension}:{key}"] = round(quality.fit_shrinkage(
+                x[rows], data.y[rows].astype(np.float64), priors, k=quality.NEIGHBOURS, knn=quality.KNN), 4)
+    return out, fitted
+
+
+def _hash(embedder: str, *datasets: TrainingData) -> str:
     digest = hashlib.sha256(f"{RECIPE}/{embedder}".encode())
-    digest.update(np.asarray(data.prompt_ids, dtype=np.int64).tobytes())
-    digest.update(np.asarray(data.llm_ids, dtype=np.int64).tobytes())
-    digest.update(np.nan_to_num(data.y, nan=-1.0).astype(np.float32).tobytes())
+    for data in datasets:
+        digest.update(np.asarray(data.prompt_ids, dtype=np.int64).tobytes())
+        digest.update(np.asarray(data.llm_ids, dtype=np.int64).tobytes())
+        digest.update(np.nan_to_num(data.y, nan=-1.0).astype(np.float32).tobytes())
     return digest.hexdigest()
 
 
@@ -120,7 +148,8 @@ def estimator_train(*, force: bool = False) -> EstimatorVersion | None:
     data = _training_data()
     if not len(data.x):
         return None
-    training_hash = _hash(embedder, data)
+    dimension_shrinkage, dimension_data = fit_dimension_shrinkage()
+    training_hash = _hash(embedder, data, *dimension_data)
     with transaction.atomic():
         # One trainer at a time; the others find its version when the lock frees.
         advisory_xact_lock(LOCK_ID)
@@ -129,7 +158,7 @@ def estimator_train(*, force: bool = False) -> EstimatorVersion | None:
             return latest
         started = time.perf_counter()
         model = quality.fit(data.x, data.y)
-        shrinkage = fit_shrinkage(data)
+        shrinkage = {**fit_shrinkage(data), **dimension_shrinkage}
         return EstimatorVersion.objects.create(
             embedder=embedder, artifact=pickle.dumps(model), llm_ids=data.llm_ids, training_hash=training_hash,
             knn_shrinkage=shrinkage,

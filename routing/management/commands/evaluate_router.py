@@ -16,10 +16,14 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, type=Path)
         parser.add_argument("--strategy", action="append", help="a strategy to evaluate (default: all)")
         parser.add_argument("--plot", type=Path)
+        parser.add_argument("--dimension", default="accuracy",
+                            help="what to route and score on: accuracy (default), helpfulness, harmlessness, honesty, "
+                                 "steerability or creativity")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            report = evaluate(dataset_name=options["dataset"], strategies=options["strategy"])
+            report = evaluate(dataset_name=options["dataset"], strategies=options["strategy"],
+                              dimension=options["dimension"])
         except OptiRouteError as exc:
             raise CommandError(exc.message) from exc
         options["out"].parent.mkdir(parents=True, exist_ok=True)
