@@ -42,7 +42,7 @@ def task_filter(models: list[LLM], request: Request, snapshot: Snapshot) -> tupl
 
 
 def _has_task_prior(llm: LLM, request: Request, snapshot: Snapshot) -> bool:
-    return any((llm.id, ds, request.task_type) in snapshot.priors for ds in evidence_scopes(request))
+    return snapshot.evaluated_on(llm.id, request.task_type, evidence_scopes(request))
 
 
 def declared_metrics(llm: LLM, snapshot: Snapshot) -> dict[str, float]:

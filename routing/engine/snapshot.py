@@ -106,25 +106,57 @@ class Snapshot:
 
     def field_prior_n(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> int:
         """How many of the results behind the model's prior for this task type (Snapshot.prior)
-        are feedback: the field datasets' share of its pooled count."""
-        datasets = [ds for ds in self.field_datasets if ds in scopes or (None in scopes and ds not in self.audiences)]
-        for key in (task_type, ""):
-            if any((llm_id, ds, key) in self.priors for ds in scopes):
-                return sum(self.priors[(llm_id, ds, key)].n for ds in datasets if (llm_id, ds, key) in self.priors)
-        return 0
+        are feedback."""
+        _, key = self._evaluated_prior(llm_id, task_type, self._evaluated_scopes(scopes))
+        return self._field_prior(llm_id, task_type, scopes, overall=key == "").n
+
+    def evaluated_on(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> bool:
+        """Whether an evaluation in these scopes measured the model on this task type. Feedback
+        does not count: it speaks only of the models routing chose, and counting it made the
+        first models chosen for a task type the only ones kept for it (the task filter)."""
+        return any((llm_id, ds, task_type) in self.priors for ds in self._evaluated_scopes(scopes))
+
+    def _evaluated_scopes(self, scopes: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return tuple(ds for ds in scopes if ds not in self.field_datasets)
+
+    def _field_scopes(self, scopes: tuple[int | None, ...]) -> list[int]:
+        return [ds for ds in self.field_datasets if ds in scopes or (None in scopes and ds not in self.audiences)]
+
+    def _field_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...], *, overall: bool) -> Prior:
+        """The feedback on the model for this task type in these scopes, pooled by count (with
+        `overall`, on any task type where none is on this one)."""
+        for key in (task_type, "") if overall else (task_type,):
+            found = [self.priors[(llm_id, ds, key)] for ds in self._field_scopes(scopes)
+                     if (llm_id, ds, key) in self.priors]
+            if found:
+                return _pooled(found)
+        return Prior(NEUTRAL_PRIOR, 0, "none")
 
     def _lookup_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
+        """The evaluations' record (on the task type, else overall, else published figures),
+        then the feedback on the model pooled in by count. Feedback is pooled on top rather
+        than looked up beside the evaluations: a model rated on a task type the evaluations
+        never named would otherwise be judged by its ratings alone, the others by their
+        overall record."""
+        base, key = self._evaluated_prior(llm_id, task_type, self._evaluated_scopes(scopes))
+        feedback = self._field_prior(llm_id, task_type, scopes, overall=key == "")
+        if feedback.n == 0:
+            return base
+        if base.n == 0:
+            return Prior(feedback.quality, feedback.n, "feedback")
+        return Prior((base.quality * base.n + feedback.quality * feedback.n) / (base.n + feedback.n),
+                     base.n + feedback.n, base.source)
+
+    def _evaluated_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> tuple[Prior, str]:
         for key in (task_type, ""):
             found = [self.priors[(llm_id, ds, key)] for ds in scopes if (llm_id, ds, key) in self.priors]
             if found:
-                total = sum(p.n for p in found)
-                quality = sum(p.quality * p.n for p in found) / total if total else found[0].quality
-                return Prior(quality, total, found[0].source)
+                return _pooled(found), key
             # Other models are measured on this task type and this one is not: its overall
             # standing would compare a figure on easier benchmarks with theirs.
             if key and None in scopes and (llm_id, key) in self.estimates:
-                return self.estimates[(llm_id, key)]
-        return Prior(NEUTRAL_PRIOR, 0, "none")
+                return self.estimates[(llm_id, key)], key
+        return Prior(NEUTRAL_PRIOR, 0, "none"), ""
 
     @property
     def evidence(self) -> Evidence:
@@ -190,6 +222,7 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
     pooled: dict[tuple[int, str], list[tuple[float, int]]] = defaultdict(list)
     vectors: dict[tuple[int, int | None], np.ndarray] = {}
     audiences = _audiences()
+    field_datasets = frozenset(Dataset.objects.filter(source_format=FIELD_FORMAT).values_list("id", flat=True))
     # A cohort's own field evidence is read only by its requests (as neighbours, and in the priors
     # of their scope: Snapshot.own_field_datasets): not pooled for all.
     for profile in ModelProfile.objects.accuracy().filter(domain="", dataset_id__in=audiences):
@@ -200,7 +233,10 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
             vectors[(profile.llm_id, profile.dataset_id)] = np.asarray(profile.embedding, dtype=np.float32)
         priors[(profile.llm_id, profile.dataset_id, profile.task_type)] = Prior(profile.mean_score, profile.n,
                                                                                 "evaluations")
-        pooled[(profile.llm_id, profile.task_type)].append((profile.mean_score, profile.n))
+        # Shared feedback is pooled in per request (Snapshot._lookup_prior), not into the record
+        # of every dataset, where the task filter would count it as an evaluation.
+        if profile.dataset_id not in field_datasets:
+            pooled[(profile.llm_id, profile.task_type)].append((profile.mean_score, profile.n))
         if profile.task_type == "":
             dataset_models[profile.dataset_id].add(profile.llm_id)
             mean_cost[(profile.llm_id, profile.dataset_id)] = profile.mean_cost_usd
@@ -221,7 +257,13 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
             costs_by_model[llm_id].append((dataset_id, cost))
     return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, profiles, broken_profiles, estimates,
                     {k: frozenset(v) for k, v in pools.items()}, dict(costs_by_model), vectors, audiences,
-                    frozenset(Dataset.objects.filter(source_format=FIELD_FORMAT).values_list("id", flat=True)))
+                    field_datasets)
+
+
+def _pooled(found: list[Prior]) -> Prior:
+    total = sum(p.n for p in found)
+    quality = sum(p.quality * p.n for p in found) / total if total else found[0].quality
+    return Prior(quality, total, found[0].source)
 
 
 def _audiences() -> dict[int, str]:
