@@ -105,10 +105,10 @@ class Snapshot:
         return prior  # type: ignore[return-value]
 
     def field_prior_n(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> int:
-        """How many of the results behind the model's prior for this task type (Snapshot.prior)
-        are feedback."""
-        _, key = self._evaluated_prior(llm_id, task_type, self._evaluated_scopes(scopes))
-        return self._field_prior(llm_id, task_type, scopes, overall=key == "").n
+        """How many ratings make the model's prior for this task type (Snapshot.prior): only
+        where no evaluation in scope measured it."""
+        base, key = self._evaluated_prior(llm_id, task_type, self._evaluated_scopes(scopes))
+        return 0 if base.n else self._field_prior(llm_id, task_type, scopes, overall=key == "").n
 
     def evaluated_on(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> bool:
         """Whether an evaluation in these scopes measured the model on this task type. Feedback
@@ -133,19 +133,20 @@ class Snapshot:
         return Prior(NEUTRAL_PRIOR, 0, "none")
 
     def _lookup_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
-        """The evaluations' record (on the task type, else overall, else published figures),
-        then the feedback on the model pooled in by count. Feedback is pooled on top rather
-        than looked up beside the evaluations: a model rated on a task type the evaluations
-        never named would otherwise be judged by its ratings alone, the others by their
-        overall record."""
+        """The evaluations' record (on the task type, else overall, else published figures);
+        feedback only for a model no evaluation in scope measured.
+
+        Feedback is not pooled into an evaluated record: a model is rated where routing chose
+        it, where its evidence was good, so its ratings overstate its record on the task type
+        as a whole, and pooling them in hands it more of that task type each round (the replay
+        on LLMRouter: AIQ 0.502 with the starting evidence, 0.489 with one round of feedback
+        pooled into the records). Feedback speaks where it was given, as neighbours
+        (pipeline.evidence_gather, Evidence.imputed)."""
         base, key = self._evaluated_prior(llm_id, task_type, self._evaluated_scopes(scopes))
-        feedback = self._field_prior(llm_id, task_type, scopes, overall=key == "")
-        if feedback.n == 0:
+        if base.n:
             return base
-        if base.n == 0:
-            return Prior(feedback.quality, feedback.n, "feedback")
-        return Prior((base.quality * base.n + feedback.quality * feedback.n) / (base.n + feedback.n),
-                     base.n + feedback.n, base.source)
+        feedback = self._field_prior(llm_id, task_type, scopes, overall=key == "")
+        return Prior(feedback.quality, feedback.n, "feedback") if feedback.n else base
 
     def _evaluated_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> tuple[Prior, str]:
         for key in (task_type, ""):
@@ -174,6 +175,44 @@ class Evidence:
     scores: np.ndarray  # rows x columns, NaN where the model has no result on the prompt
     costs: np.ndarray
     field_rows: frozenset[int] = frozenset()  # prompt ids of field evidence (feedback)
+    datasets: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # dataset id per row
+    _links: dict[tuple[int, ...] | None, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def outcome_links(self, dataset_ids: tuple[int, ...] | None) -> np.ndarray:
+        """(columns, 2, columns): the mean score of model b where model a failed ([a, 0, b]) and
+        where it passed ([a, 1, b]), over the evaluations of these datasets (None: all but field
+        evidence); NaN where no prompt has both. How one model's outcome on a prompt speaks for
+        the others': a prompt the strong models fail is usually one the weak ones fail too."""
+        links = self._links.get(dataset_ids)
+        if links is None:
+            links = self._links[dataset_ids] = _links(self._evaluated(dataset_ids))
+        return links
+
+    def imputed(self, scores: np.ndarray, prompt_ids: list[int], llm_ids: list[int],
+                dataset_ids: tuple[int, ...] | None) -> np.ndarray:
+        """`scores` (prompts x models, from `neighbourhood`) with the gaps of field rows filled:
+        a rated answer scores one model, and the others' scores there are read from how their
+        outcomes went with that model's in these datasets' evaluations (outcome_links)."""
+        field = [i for i, pid in enumerate(prompt_ids) if pid in self.field_rows]
+        if not field:
+            return scores
+        links = self.outcome_links(dataset_ids)
+        cols = np.array([self.columns.get(mid, -1) for mid in llm_ids], dtype=np.int64)
+        filled = scores.copy()
+        for i in field:
+            row = self.scores[self.rows[prompt_ids[i]]]
+            for rated in np.flatnonzero(~np.isnan(row)):
+                score = float(row[rated])
+                guess = score * links[rated, 1] + (1.0 - score) * links[rated, 0]
+                gaps = np.isnan(filled[i]) & (cols >= 0)
+                filled[i, gaps] = guess[cols[gaps]]
+        return filled
+
+    def _evaluated(self, dataset_ids: tuple[int, ...] | None) -> np.ndarray:
+        field_rows = np.array([self.rows[pid] for pid in self.field_rows], dtype=np.int64)
+        keep = np.ones(len(self.scores), dtype=bool) if dataset_ids is None else np.isin(self.datasets, dataset_ids)
+        keep[field_rows] = False
+        return self.scores[keep]
 
     def neighbourhood(self, prompt_ids: list[int], llm_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Scores and costs of these models on these prompts (NaN where unknown)."""
@@ -190,9 +229,22 @@ class Evidence:
         return scores, costs
 
 
+def _links(scores: np.ndarray) -> np.ndarray:
+    known = ~np.isnan(scores)
+    values = np.where(known, scores, 0.0).astype(np.float64)
+    links = np.full((scores.shape[1], 2, scores.shape[1]), np.nan)
+    for outcome, rows in enumerate((known & (scores < 0.5), known & (scores >= 0.5))):
+        # [a, b]: sum of b's scores, and count of b's results, on prompts where a had this outcome
+        total = rows.T.astype(np.float64) @ values
+        count = rows.T.astype(np.float64) @ known.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            links[:, outcome, :] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return links
+
+
 def _load_evidence() -> Evidence:
     data = list(EvaluationResult.objects.accuracy().filter(prompt__split="train").values_list(
-        "prompt_id", "llm_id", "score", "cost_usd", "prompt__dataset__source_format"))
+        "prompt_id", "llm_id", "score", "cost_usd", "prompt__dataset__source_format", "prompt__dataset_id"))
     rows = {pid: i for i, pid in enumerate(sorted({d[0] for d in data}))}
     columns = {mid: j for j, mid in enumerate(sorted({d[1] for d in data}))}
     scores = np.full((len(rows), len(columns)), np.nan, dtype=np.float32)
@@ -202,7 +254,10 @@ def _load_evidence() -> Evidence:
         c = np.array([columns[d[1]] for d in data])
         scores[r, c] = [d[2] for d in data]
         costs[r, c] = [d[3] for d in data]
-    return Evidence(rows, columns, scores, costs, frozenset(d[0] for d in data if d[4] == FIELD_FORMAT))
+    datasets = np.zeros(len(rows), dtype=np.int64)
+    if data:
+        datasets[r] = [d[5] for d in data]
+    return Evidence(rows, columns, scores, costs, frozenset(d[0] for d in data if d[4] == FIELD_FORMAT), datasets)
 
 
 def _generation() -> tuple[object, ...]:

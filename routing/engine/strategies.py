@@ -32,6 +32,10 @@ class KnnStrategy:
     def quality(self, request: Request, models: list[LLM], snapshot: Snapshot,
                 neighbours: list[tuple[int, float]]) -> dict[int, tuple[float, float, int]]:
         scores, _ = request.neighbourhood(snapshot, neighbours, models)
+        # A rated answer scores one model; what it says of the others' chances (a prompt one model
+        # fails is often one they fail too) is filled in from the evaluations in scope.
+        scores = snapshot.evidence.imputed(scores, [pid for pid, _ in neighbours], [m.id for m in models],
+                                           snapshot.split_field(request.dataset_ids)[0])
         sims = np.array([sim for _, sim in neighbours], dtype=np.float32)
         priors = np.array([prior_for(llm.id, request.task_type, request, snapshot).quality for llm in models],
                           dtype=np.float32)

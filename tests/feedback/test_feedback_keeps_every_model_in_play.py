@@ -44,7 +44,7 @@ def test_ratings_of_one_model_leave_the_others_among_the_candidates(cheap_and_pr
     assert rated["feedback_prior_n"] == 3
 
 
-def test_feedback_is_pooled_into_the_record_the_evaluations_give(cheap_and_pricey, owner):
+def test_a_model_no_evaluation_measured_takes_its_record_from_feedback(cheap_and_pricey, owner):
     first, _ = routed_models(owner.api)
     name = first.answered_by.name
     published = next(c for c in first.candidates if c["model"] == name)["prior"]
