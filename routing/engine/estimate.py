@@ -14,7 +14,7 @@ from registry.models import DECLARED_METRICS, LLM
 from routing.engine.costs import expected_latency_ms, neighbour_costs, typical_cost
 from routing.engine.request import NEIGHBOURS_RECORDED, Candidate, Estimates, Request, RoutingError, Strategy
 from routing.engine.snapshot import Snapshot
-from routing.engine.strategies import evidence_scopes, prior_for
+from routing.engine.strategies import evaluated_quality, evidence_scopes, prior_for
 
 NEUTRAL = 0.5
 
@@ -74,6 +74,9 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candid
                                details={"excluded": excluded})
     costs = neighbour_costs(candidates, request, snapshot, neighbours)
     from_feedback = feedback_neighbours(request, snapshot, candidates, neighbours)
+    # Only where feedback is in scope does the estimate differ from the evaluations' alone.
+    reference = evaluated_quality(request, candidates, snapshot, neighbours) \
+        if snapshot.split_field(evidence_scopes_searched(request))[1] else {}
     chosen_ids = {m.id for m in qualified}
     for llm in candidates:
         quality, confidence, count = qualities[llm.id]
@@ -83,9 +86,14 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candid
             prior_source=prior.source, cost_usd=costs[llm.id], typical_cost_usd=typical_cost(llm, request, snapshot),
             latency_ms=expected_latency_ms(llm, request.output_tokens), declared=declared_metrics(llm, snapshot),
             feedback_n=from_feedback[llm.id],
-            feedback_prior_n=snapshot.field_prior_n(llm.id, request.task_type, evidence_scopes(request)))
+            feedback_prior_n=snapshot.field_prior_n(llm.id, request.task_type, evidence_scopes(request)),
+            evaluated_quality=reference.get(llm.id, quality))
         (estimates.candidates if llm.id in chosen_ids else estimates.reserve).append(candidate)
     return estimates
+
+
+def evidence_scopes_searched(request: Request) -> tuple[int, ...] | None:
+    return request.dataset_ids if request.dataset_ids is not None else request.searched_ids
 
 
 def feedback_neighbours(request: Request, snapshot: Snapshot, models: list[LLM],

@@ -81,6 +81,9 @@ class Candidate:
     # results behind its prior.
     feedback_n: int = 0
     feedback_prior_n: int = 0
+    # The estimate from the evaluations alone (no feedback): what a rating of this choice is
+    # compared with when it corrects the model's record (Snapshot._lookup_prior).
+    evaluated_quality: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.llm.name, "utility": round(self.utility, 4),
@@ -88,7 +91,8 @@ class Candidate:
                 "expected_quality": round(self.quality, 4), "quality_confidence": round(self.confidence, 3),
                 "evidence_n": self.evidence_n, "prior": round(self.prior, 4), "prior_source": self.prior_source,
                 "expected_cost_usd": self.cost_usd, "expected_latency_ms": round(self.latency_ms, 1),
-                "feedback_n": self.feedback_n, "feedback_prior_n": self.feedback_prior_n}
+                "feedback_n": self.feedback_n, "feedback_prior_n": self.feedback_prior_n,
+                "evaluated_quality": None if self.evaluated_quality is None else round(self.evaluated_quality, 4)}
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
-from django.db.models import Count, Max, Sum
+from django.db.models import Avg, Count, F, Max, Sum
 
 from registry.models import FIELD_FORMAT, LLM, Dataset, EvaluationResult, ModelProfile
 from routing.engine.priors import benchmark_priors, figures_of
@@ -31,6 +31,10 @@ class Prior:
     quality: float
     n: int
     source: str
+    # Feedback only: the mean of (rating - what the evaluations led routing to expect), over
+    # residual_n ratings.
+    residual: float = 0.0
+    residual_n: int = 0
 
 
 @dataclass
@@ -105,10 +109,15 @@ class Snapshot:
         return prior  # type: ignore[return-value]
 
     def field_prior_n(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> int:
-        """How many ratings make the model's prior for this task type (Snapshot.prior): only
-        where no evaluation in scope measured it."""
+        """How many ratings correct (or, for a model no evaluation measured, make) the model's
+        prior for this task type (Snapshot.prior)."""
         base, key = self._evaluated_prior(llm_id, task_type, self._evaluated_scopes(scopes))
-        return 0 if base.n else self._field_prior(llm_id, task_type, scopes, overall=key == "").n
+        feedback = self._field_prior(llm_id, task_type, scopes, overall=key == "")
+        return feedback.residual_n if base.n else feedback.n
+
+    def evaluated_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
+        """The model's record from the evaluations in these scopes alone (Snapshot.prior without feedback)."""
+        return self._evaluated_prior(llm_id, task_type, self._evaluated_scopes(scopes))[0]
 
     def evaluated_on(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> bool:
         """Whether an evaluation in these scopes measured the model on this task type. Feedback
@@ -129,24 +138,33 @@ class Snapshot:
             found = [self.priors[(llm_id, ds, key)] for ds in self._field_scopes(scopes)
                      if (llm_id, ds, key) in self.priors]
             if found:
-                return _pooled(found)
+                pooled = _pooled(found)
+                residual_n = sum(p.residual_n for p in found)
+                residual = sum(p.residual * p.residual_n for p in found) / residual_n if residual_n else 0.0
+                return Prior(pooled.quality, pooled.n, "feedback", residual, residual_n)
         return Prior(NEUTRAL_PRIOR, 0, "none")
 
     def _lookup_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
-        """The evaluations' record (on the task type, else overall, else published figures);
-        feedback only for a model no evaluation in scope measured.
+        """The evaluations' record (on the task type, else overall, else published figures),
+        corrected by feedback; a model no evaluation measured takes its ratings' mean.
 
-        Feedback is not pooled into an evaluated record: a model is rated where routing chose
-        it, where its evidence was good, so its ratings overstate its record on the task type
-        as a whole, and pooling them in hands it more of that task type each round (the replay
-        on LLMRouter: AIQ 0.502 with the starting evidence, 0.489 with one round of feedback
-        pooled into the records). Feedback speaks where it was given, as neighbours
-        (pipeline.evidence_gather, Evidence.imputed)."""
+        A rating corrects the record by how far it fell from what the evaluations alone led
+        routing to expect for that request, not by its level: a model is rated where routing
+        chose it, where its evidence looked good, so the ratings' mean overstates its record on
+        the task type as a whole. Pooled by level, they handed it more of that task type each
+        round (the replay on LLMRouter: AIQ 0.502 with the starting evidence, 0.489 after one
+        round). Where neighbours say nothing (RouterBench), the expectation is the record
+        itself, and the correction is the ratings pooled by count."""
         base, key = self._evaluated_prior(llm_id, task_type, self._evaluated_scopes(scopes))
-        if base.n:
-            return base
         feedback = self._field_prior(llm_id, task_type, scopes, overall=key == "")
-        return Prior(feedback.quality, feedback.n, "feedback") if feedback.n else base
+        if feedback.n == 0:
+            return base
+        if base.n == 0:
+            return Prior(feedback.quality, feedback.n, "feedback")
+        if feedback.residual_n == 0:
+            return base
+        shift = feedback.residual * feedback.residual_n / (feedback.residual_n + base.n)
+        return Prior(min(1.0, max(0.0, base.quality + shift)), base.n + feedback.residual_n, base.source)
 
     def _evaluated_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> tuple[Prior, str]:
         for key in (task_type, ""):
@@ -298,6 +316,7 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
     for (llm_id, task_type), items in pooled.items():
         total = sum(n for _, n in items)
         priors[(llm_id, None, task_type)] = Prior(sum(q * n for q, n in items) / total, total, "evaluations")
+    _feedback_residuals(priors, field_datasets)
     estimates = _benchmark_priors(list(models.values()), priors)
     for llm_id, _ds in list(vectors):
         same = [v for (other, _), v in vectors.items() if other == llm_id]
@@ -313,6 +332,25 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
     return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, profiles, broken_profiles, estimates,
                     {k: frozenset(v) for k, v in pools.items()}, dict(costs_by_model), vectors, audiences,
                     field_datasets)
+
+
+def _feedback_residuals(priors: dict[tuple[int, int | None, str], Prior], field_datasets: frozenset[int]) -> None:
+    """Attach to the field datasets' priors the mean of (rating - expected) of their ratings."""
+    groups = EvaluationResult.objects.accuracy().filter(
+        prompt__dataset_id__in=field_datasets, expected_score__isnull=False).values_list(
+        "llm_id", "prompt__dataset_id", "prompt__task_type").annotate(
+        n=Count("id"), residual=Avg(F("score") - F("expected_score")))
+    overall: dict[tuple[int, int], list[tuple[float, int]]] = defaultdict(list)
+    for llm_id, dataset_id, task_type, n, residual in groups:
+        overall[(llm_id, dataset_id)].append((residual, n))
+        if (llm_id, dataset_id, task_type) in priors:
+            priors[(llm_id, dataset_id, task_type)].residual = residual
+            priors[(llm_id, dataset_id, task_type)].residual_n = n
+    for (llm_id, dataset_id), items in overall.items():
+        if (llm_id, dataset_id, "") in priors:
+            total = sum(n for _, n in items)
+            priors[(llm_id, dataset_id, "")].residual = sum(r * n for r, n in items) / total
+            priors[(llm_id, dataset_id, "")].residual_n = total
 
 
 def _pooled(found: list[Prior]) -> Prior:

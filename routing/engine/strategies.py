@@ -52,6 +52,23 @@ class KnnStrategy:
                 zip(models, quality.tolist(), confidence.tolist(), counts.tolist(), strict=True)}
 
 
+def evaluated_quality(request: Request, models: list[LLM], snapshot: Snapshot,
+                      neighbours: list[tuple[int, float]]) -> dict[int, float]:
+    """The k-NN estimate from the evaluations alone: the evaluated neighbours and records, no
+    feedback. A rating is compared with it (Snapshot._lookup_prior): it stays put as feedback
+    accrues, so ratings of every round correct the record from the same reference."""
+    evaluated = [(pid, sim) for pid, sim in neighbours if pid not in snapshot.evidence.field_rows]
+    scores, _ = snapshot.evidence.neighbourhood([pid for pid, _ in evaluated], [m.id for m in models])
+    sims = np.array([sim for _, sim in evaluated], dtype=np.float32)
+    scopes = evidence_scopes(request)
+    priors = np.array([snapshot.evaluated_prior(llm.id, request.task_type, scopes).quality for llm in models],
+                      dtype=np.float32)
+    estimate, _ = neighbour_estimate(scores, sims, priors, reference=None, **KNN)
+    estimator = estimators.get()
+    share = estimator.shrinkage_for(snapshot.split_field(request.dataset_ids)[0]) if estimator else 1.0
+    return {llm.id: float(q) for llm, q in zip(models, (priors + share * (estimate - priors)).tolist(), strict=True)}
+
+
 class CosineStrategy:
     """The design's method: cosine similarity between the request vector and each model's embedding."""
 
