@@ -76,7 +76,7 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candid
     from_feedback = feedback_neighbours(request, snapshot, candidates, neighbours)
     # Only where feedback is in scope does the estimate differ from the evaluations' alone.
     reference = evaluated_quality(request, candidates, snapshot, neighbours) \
-        if snapshot.split_field(evidence_scopes_searched(request))[1] else {}
+        if snapshot.has_feedback(evidence_scopes(request)) else {}
     chosen_ids = {m.id for m in qualified}
     for llm in candidates:
         quality, confidence, count = qualities[llm.id]
@@ -90,10 +90,6 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candid
             evaluated_quality=reference.get(llm.id, quality))
         (estimates.candidates if llm.id in chosen_ids else estimates.reserve).append(candidate)
     return estimates
-
-
-def evidence_scopes_searched(request: Request) -> tuple[int, ...] | None:
-    return request.dataset_ids if request.dataset_ids is not None else request.searched_ids
 
 
 def feedback_neighbours(request: Request, snapshot: Snapshot, models: list[LLM],

@@ -99,13 +99,14 @@ class Snapshot:
         mine = f"cohort:{cohort_id}"
         return tuple(sorted(ds for ds, audience in self.audiences.items() if audience == mine))
 
-    def prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
+    def prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...], feedback_weight: float = 1.0) -> Prior:
         """The model's track record on this task type, else overall, over these datasets
-        (None: every dataset): their results pooled by count; NEUTRAL_PRIOR without any."""
-        key = ("prior", llm_id, task_type, scopes)
+        (None: every dataset): their results pooled by count, corrected by feedback at
+        `feedback_weight` (Snapshot._lookup_prior); NEUTRAL_PRIOR without any."""
+        key = ("prior", llm_id, task_type, scopes, feedback_weight)
         prior = self.memo.get(key)
         if prior is None:
-            prior = self.memo[key] = self._lookup_prior(llm_id, task_type, scopes)
+            prior = self.memo[key] = self._lookup_prior(llm_id, task_type, scopes, feedback_weight)
         return prior  # type: ignore[return-value]
 
     def field_prior_n(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> int:
@@ -124,6 +125,10 @@ class Snapshot:
         does not count: it speaks only of the models routing chose, and counting it made the
         first models chosen for a task type the only ones kept for it (the task filter)."""
         return any((llm_id, ds, task_type) in self.priors for ds in self._evaluated_scopes(scopes))
+
+    def has_feedback(self, scopes: tuple[int | None, ...]) -> bool:
+        """Whether feedback (a field dataset) is in these scopes."""
+        return bool(self._field_scopes(scopes))
 
     def _evaluated_scopes(self, scopes: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return tuple(ds for ds in scopes if ds not in self.field_datasets)
@@ -144,7 +149,8 @@ class Snapshot:
                 return Prior(pooled.quality, pooled.n, "feedback", residual, residual_n)
         return Prior(NEUTRAL_PRIOR, 0, "none")
 
-    def _lookup_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
+    def _lookup_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...],
+                      feedback_weight: float) -> Prior:
         """The evaluations' record (on the task type, else overall, else published figures),
         corrected by feedback; a model no evaluation measured takes its ratings' mean.
 
@@ -154,7 +160,9 @@ class Snapshot:
         the task type as a whole. Pooled by level, they handed it more of that task type each
         round (the replay on LLMRouter: AIQ 0.502 with the starting evidence, 0.489 after one
         round). Where neighbours say nothing (RouterBench), the expectation is the record
-        itself, and the correction is the ratings pooled by count."""
+        itself, and the correction is the ratings pooled by count. `feedback_weight` scales the
+        correction (strategies.feedback_weight: where neighbours are informative, ratings speak
+        as neighbours instead)."""
         base, key = self._evaluated_prior(llm_id, task_type, self._evaluated_scopes(scopes))
         feedback = self._field_prior(llm_id, task_type, scopes, overall=key == "")
         if feedback.n == 0:
@@ -163,7 +171,7 @@ class Snapshot:
             return Prior(feedback.quality, feedback.n, "feedback")
         if feedback.residual_n == 0:
             return base
-        shift = feedback.residual * feedback.residual_n / (feedback.residual_n + base.n)
+        shift = feedback_weight * feedback.residual * feedback.residual_n / (feedback.residual_n + base.n)
         return Prior(min(1.0, max(0.0, base.quality + shift)), base.n + feedback.residual_n, base.source)
 
     def _evaluated_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> tuple[Prior, str]:

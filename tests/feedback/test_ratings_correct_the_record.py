@@ -2,9 +2,10 @@
 routing to expect for that request, not by its level: a model is rated where routing chose it,
 where it looked good, so pooling the ratings' mean overstated its record for the whole task type."""
 
+import numpy as np
 import pytest
 
-from registry.models import Dataset, Prompt
+from registry.models import Dataset
 from registry.services import FieldOutcome, field_evidence_record
 from routing.engine.snapshot import snapshots
 from tests.conftest import import_cheap_and_pricey
@@ -23,11 +24,12 @@ def evaluated(write_bundle):
 
 
 def rate(outcomes, *, score, expected):
-    vector = Prompt.objects.filter(dataset__name="synthetic").first().embedding
     cheap = Dataset.objects.get(name="synthetic").prompts.first().results.get(llm__name="cheap").llm_id
-    start = len(outcomes)
-    outcomes.extend(FieldOutcome(key=f"d{start + i}", embedding=vector, llm_id=cheap, score=score, cost_usd=0.0001,
-                                 task_type="code", expected_score=expected) for i in range(10))
+    rng = np.random.default_rng(len(outcomes))
+    for i in range(10):
+        vector = rng.normal(size=384)
+        outcomes.append(FieldOutcome(key=f"d{len(outcomes)}", embedding=vector / np.linalg.norm(vector), llm_id=cheap,
+                                     score=score, cost_usd=0.0001, task_type="code", expected_score=expected))
 
 
 def cheap_prior(dataset):
