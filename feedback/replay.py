@@ -191,7 +191,7 @@ def round_play(replay: Replay, *, rng: random.Random, exploration: float) -> tup
     answered: list[tuple[Decision, Usage, int]] = []
     with override_settings(EXPLORATION_SHARE=exploration):
         for prompt in order:
-            answer = _answer(replay, prompt)
+            answer = _answer(replay, prompt, rng)
             if answer is not None:
                 answered.append(answer)
     recorder.write_now([(decision, usage) for decision, usage, _ in answered])
@@ -201,12 +201,12 @@ def round_play(replay: Replay, *, rng: random.Random, exploration: float) -> tup
     return len(answered), sum(decision.explored for decision, _, _ in answered)
 
 
-def _answer(replay: Replay, prompt: Prompt) -> tuple[Decision, Usage, int] | None:
+def _answer(replay: Replay, prompt: Prompt, rng: random.Random) -> tuple[Decision, Usage, int] | None:
     """Route the prompt as its user's API call; the answer is the first model in the ranking
     with a recorded result (as the gateway falls back when a model cannot answer); its rating."""
     key = replay.users[prompt.pk]
     routed = decision_make(text=prompt.text, profile=PROFILE, cohort=replay.cohort, api_key=key,
-                           mode=Decision.Mode.CHAT, save=False, dataset_ids=replay.evidence_ids)
+                           mode=Decision.Mode.CHAT, save=False, dataset_ids=replay.evidence_ids, rng=rng)
     recorded = replay.labels.get(prompt.pk, {})
     answering = next((c.llm for c in routed.ranking if c.llm.pk in recorded), None)
     if answering is None:

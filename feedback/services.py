@@ -95,7 +95,7 @@ def feedback_fold() -> int:
                 decision_id__in=decision_ids):
             counted[feedback.decision_id].append(feedback.score)
         by_dataset: dict[tuple[str, str], list[FieldOutcome]] = defaultdict(list)
-        decisions = Decision.objects.filter(pk__in=decision_ids).select_related("usage", "cohort")
+        decisions = Decision.objects.filter(pk__in=decision_ids).select_related("usage", "cohort", "answered_by")
         for decision in decisions:
             if counted[decision.pk] and decision.answered_by_id is not None and decision.embedding is not None:
                 by_dataset[evidence_dataset_for(decision.cohort)].append(_outcome(decision, counted[decision.pk]))
@@ -112,7 +112,17 @@ def _outcome(decision: Decision, scores: list[float]) -> FieldOutcome:
     return FieldOutcome(
         key=str(decision.pk), embedding=decision.embedding, llm_id=decision.answered_by_id,  # type: ignore[arg-type]
         score=sum(scores) / len(scores), cost_usd=usage.cost_usd if usage else 0.0,
-        task_type=decision.analysis.get("task_type", ""), domain=decision.analysis.get("domain", ""))
+        task_type=decision.analysis.get("task_type", ""), domain=decision.analysis.get("domain", ""),
+        expected_score=_expected(decision))
+
+
+def _expected(decision: Decision) -> float | None:
+    """What the evaluations alone led the router to expect of the answering model when it decided
+    (None if it was not among the ranked candidates, e.g. a fallback from the reserve)."""
+    name = decision.answered_by.name if decision.answered_by else None
+    found: dict[str, Any] = next((c for c in decision.candidates if c.get("model") == name), {})
+    quality = found.get("evaluated_quality", found.get("expected_quality"))
+    return float(quality) if isinstance(quality, int | float) else None
 
 
 def feedback_reset(*, llm_id: int, task_type: str = "", domain: str = "") -> int:

@@ -234,6 +234,9 @@ class EvaluationResult(models.Model):
     output_tokens = models.PositiveIntegerField(null=True)
     # The model's answer as it returned it, where the data has it.
     response = models.TextField(blank=True)
+    # Field evidence only: the router's expected score for the model when it chose it, so that
+    # feedback corrects the estimate where routing sent the model, not its record as a whole.
+    expected_score = models.FloatField(null=True, blank=True)
 
     objects = EvaluationResultQuerySet.as_manager()
 

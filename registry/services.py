@@ -422,6 +422,7 @@ class FieldOutcome:
     cost_usd: float
     task_type: str = ""
     domain: str = ""
+    expected_score: float | None = None  # the router's estimate for the model when it chose it
 
 
 def field_evidence_record(*, dataset_name: str, outcomes: list[FieldOutcome], audience: str = "") -> Dataset:
@@ -442,7 +443,8 @@ def field_evidence_record(*, dataset_name: str, outcomes: list[FieldOutcome], au
                           "domain": outcome.domain, "split": Prompt.Split.TRAIN, "difficulty": 1.0 - outcome.score})
             EvaluationResult.objects.update_or_create(
                 prompt=prompt, llm_id=outcome.llm_id, dimension=Dimension.ACCURACY,
-                defaults={"score": outcome.score, "cost_usd": outcome.cost_usd})
+                defaults={"score": outcome.score, "cost_usd": outcome.cost_usd,
+                          "expected_score": outcome.expected_score})
         _field_dataset_refresh(dataset, audience=audience)
     return dataset
 

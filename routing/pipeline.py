@@ -10,6 +10,7 @@ estimates under many weights.
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -52,11 +53,12 @@ def decision_make(*, text: str, context: str = "", tokens: int | None = None, pr
                   cohort: Cohort | None = None, api_key: ApiKey | None = None, user: Any = None,
                   strategy: str | None = None, mode: str = Decision.Mode.DRY_RUN, output_tokens: int | None = None,
                   unavailable: frozenset[int] = frozenset(), save: bool = True,
-                  dataset_ids: tuple[int, ...] | None = None) -> Routed:
+                  dataset_ids: tuple[int, ...] | None = None, rng: random.Random | None = None) -> Routed:
     """Route one request: `text`, or a conversation's latest message with its `context` and `tokens`
     (routing.analysis.text.routing_text). With save=False the caller records the decision, with
     what happened next (the gateway adds the calls it made). `dataset_ids` scopes the evidence as
-    the evaluation harness does (the feedback replay); None reads what the cohort may see."""
+    the evaluation harness does (the feedback replay); None reads what the cohort may see. `rng`
+    draws exploration (seeded by the replay; a fresh one per call otherwise)."""
     started = time.perf_counter()
     strategy_impl = strategy_get(strategy)
     profile_name, weights = preferences_resolve(profile=profile, overrides=preferences, cohort=cohort)
@@ -71,7 +73,7 @@ def decision_make(*, text: str, context: str = "", tokens: int | None = None, pr
     estimated = time.perf_counter()
     with span("routing.scoring", profile=profile_name):
         ranking, explored = explore(choose(estimates, weights), weights,
-                                    share=exploration_share(cohort=cohort, profile=profile_name, mode=mode))
+                                    share=exploration_share(cohort=cohort, profile=profile_name, mode=mode), rng=rng)
     decision = Decision(
         mode=mode, api_key=api_key, cohort=cohort, user=user if getattr(user, "pk", None) else None,
         profile=profile_name, weights=weights, constraints=request.constraints.as_dict(), analysis=analysis.as_dict(),

@@ -16,7 +16,7 @@ from registry.models import DECLARED_METRICS, LLM
 from routing.engine.costs import expected_latency, neighbour_costs, typical_cost
 from routing.engine.request import NEIGHBOURS_RECORDED, Candidate, Estimates, Request, RoutingError, Strategy
 from routing.engine.snapshot import Snapshot
-from routing.engine.strategies import evidence_scopes, prior_for
+from routing.engine.strategies import evaluated_quality, evidence_scopes, prior_for
 from routing.learning.estimator import estimators
 from routing.learning.quality import KNN, neighbour_estimate
 
@@ -46,7 +46,7 @@ def task_filter(models: list[LLM], request: Request, snapshot: Snapshot) -> tupl
 
 
 def _has_task_prior(llm: LLM, request: Request, snapshot: Snapshot) -> bool:
-    return any((llm.id, ds, request.task_type) in snapshot.priors for ds in evidence_scopes(request))
+    return snapshot.evaluated_on(llm.id, request.task_type, evidence_scopes(request))
 
 
 def declared_metrics(llm: LLM, snapshot: Snapshot) -> dict[str, float]:
@@ -83,6 +83,9 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candid
                                details={"excluded": excluded})
     costs = neighbour_costs(candidates, request, snapshot, neighbours)
     from_feedback = feedback_neighbours(request, snapshot, candidates, neighbours)
+    # Only where feedback is in scope does the estimate differ from the evaluations' alone.
+    reference = evaluated_quality(request, candidates, snapshot, neighbours) \
+        if snapshot.has_feedback(evidence_scopes(request)) else {}
     chosen_ids = {m.id for m in qualified}
     for llm in candidates:
         quality, confidence, count = qualities[llm.id]
@@ -95,7 +98,8 @@ def estimate(request: Request, snapshot: Snapshot, strategy: Strategy, *, candid
             declared={**declared_metrics(llm, snapshot), **{d: found[llm.id][0] for d, found in dimensions.items()}},
             feedback_n=from_feedback[llm.id],
             feedback_prior_n=snapshot.field_prior_n(llm.id, request.task_type, evidence_scopes(request)),
-            dimension_sources={d: found[llm.id][1] for d, found in dimensions.items()})
+            dimension_sources={d: found[llm.id][1] for d, found in dimensions.items()},
+            evaluated_quality=reference.get(llm.id, quality))
         (estimates.candidates if llm.id in chosen_ids else estimates.reserve).append(candidate)
     neutral_fill(estimates.candidates + estimates.reserve)
     return estimates

@@ -85,6 +85,9 @@ class Candidate:
     # Per non-accuracy dimension with evaluations in scope, where its figure came from:
     # {"source": "evidence", "datasets": [...], "n": similar prompts} or {"source": "model-level"}.
     dimension_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The estimate from the evaluations alone (no feedback): what a rating of this choice is
+    # compared with when it corrects the model's record (Snapshot._lookup_prior).
+    evaluated_quality: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.llm.name, "utility": round(self.utility, 4),
@@ -94,6 +97,7 @@ class Candidate:
                 "expected_cost_usd": self.cost_usd, "expected_latency_ms": round(self.latency_ms, 1),
                 "latency_source": self.latency_source,
                 "feedback_n": self.feedback_n, "feedback_prior_n": self.feedback_prior_n,
+                "evaluated_quality": None if self.evaluated_quality is None else round(self.evaluated_quality, 4),
                 **({"dimension_sources": self.dimension_sources} if self.dimension_sources else {})}
 
 

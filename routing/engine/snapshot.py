@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
-from django.db.models import Count, Max, Sum
+from django.db.models import Avg, Count, F, Max, Sum
 
 from registry.models import FIELD_FORMAT, LLM, Dataset, Dimension, EvaluationResult, ModelProfile
 from routing.engine.priors import benchmark_priors, figures_of
@@ -31,6 +31,10 @@ class Prior:
     quality: float
     n: int
     source: str
+    # Feedback only: the mean of (rating - what the evaluations led routing to expect), over
+    # residual_n ratings.
+    residual: float = 0.0
+    residual_n: int = 0
 
 
 @dataclass
@@ -101,36 +105,91 @@ class Snapshot:
         mine = f"cohort:{cohort_id}"
         return tuple(sorted(ds for ds, audience in self.audiences.items() if audience == mine))
 
-    def prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
+    def prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...], feedback_weight: float = 1.0) -> Prior:
         """The model's track record on this task type, else overall, over these datasets
-        (None: every dataset): their results pooled by count; NEUTRAL_PRIOR without any."""
-        key = ("prior", llm_id, task_type, scopes)
+        (None: every dataset): their results pooled by count, corrected by feedback at
+        `feedback_weight` (Snapshot._lookup_prior); NEUTRAL_PRIOR without any."""
+        key = ("prior", llm_id, task_type, scopes, feedback_weight)
         prior = self.memo.get(key)
         if prior is None:
-            prior = self.memo[key] = self._lookup_prior(llm_id, task_type, scopes)
+            prior = self.memo[key] = self._lookup_prior(llm_id, task_type, scopes, feedback_weight)
         return prior  # type: ignore[return-value]
 
     def field_prior_n(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> int:
-        """How many of the results behind the model's prior for this task type (Snapshot.prior)
-        are feedback: the field datasets' share of its pooled count."""
-        datasets = [ds for ds in self.field_datasets if ds in scopes or (None in scopes and ds not in self.audiences)]
-        for key in (task_type, ""):
-            if any((llm_id, ds, key) in self.priors for ds in scopes):
-                return sum(self.priors[(llm_id, ds, key)].n for ds in datasets if (llm_id, ds, key) in self.priors)
-        return 0
+        """How many ratings correct (or, for a model no evaluation measured, make) the model's
+        prior for this task type (Snapshot.prior)."""
+        base, key = self._evaluated_prior(llm_id, task_type, self._evaluated_scopes(scopes))
+        feedback = self._field_prior(llm_id, task_type, scopes, overall=key == "")
+        return feedback.residual_n if base.n else feedback.n
 
-    def _lookup_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
+    def evaluated_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> Prior:
+        """The model's record from the evaluations in these scopes alone (Snapshot.prior without feedback)."""
+        return self._evaluated_prior(llm_id, task_type, self._evaluated_scopes(scopes))[0]
+
+    def evaluated_on(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> bool:
+        """Whether an evaluation in these scopes measured the model on this task type. Feedback
+        does not count: it speaks only of the models routing chose, and counting it made the
+        first models chosen for a task type the only ones kept for it (the task filter)."""
+        return any((llm_id, ds, task_type) in self.priors for ds in self._evaluated_scopes(scopes))
+
+    def has_feedback(self, scopes: tuple[int | None, ...]) -> bool:
+        """Whether feedback (a field dataset) is in these scopes."""
+        return bool(self._field_scopes(scopes))
+
+    def _evaluated_scopes(self, scopes: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return tuple(ds for ds in scopes if ds not in self.field_datasets)
+
+    def _field_scopes(self, scopes: tuple[int | None, ...]) -> list[int]:
+        return [ds for ds in self.field_datasets if ds in scopes or (None in scopes and ds not in self.audiences)]
+
+    def _field_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...], *, overall: bool) -> Prior:
+        """The feedback on the model for this task type in these scopes, pooled by count (with
+        `overall`, on any task type where none is on this one)."""
+        for key in (task_type, "") if overall else (task_type,):
+            found = [self.priors[(llm_id, ds, key)] for ds in self._field_scopes(scopes)
+                     if (llm_id, ds, key) in self.priors]
+            if found:
+                pooled = _pooled(found)
+                residual_n = sum(p.residual_n for p in found)
+                residual = sum(p.residual * p.residual_n for p in found) / residual_n if residual_n else 0.0
+                return Prior(pooled.quality, pooled.n, "feedback", residual, residual_n)
+        return Prior(NEUTRAL_PRIOR, 0, "none")
+
+    def _lookup_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...],
+                      feedback_weight: float) -> Prior:
+        """The evaluations' record (on the task type, else overall, else published figures),
+        corrected by feedback; a model no evaluation measured takes its ratings' mean.
+
+        A rating corrects the record by how far it fell from what the evaluations alone led
+        routing to expect for that request, not by its level: a model is rated where routing
+        chose it, where its evidence looked good, so the ratings' mean overstates its record on
+        the task type as a whole. Pooled by level, they handed it more of that task type each
+        round (the replay on LLMRouter: AIQ 0.502 with the starting evidence, 0.489 after one
+        round). Where neighbours say nothing (RouterBench), the expectation is the record
+        itself, and the correction is the ratings pooled by count. `feedback_weight` scales the
+        correction (strategies.feedback_weight: where neighbours are informative, ratings speak
+        as neighbours instead)."""
+        base, key = self._evaluated_prior(llm_id, task_type, self._evaluated_scopes(scopes))
+        feedback = self._field_prior(llm_id, task_type, scopes, overall=key == "")
+        if feedback.n == 0:
+            return base
+        if base.n == 0:
+            return Prior(feedback.quality, feedback.n, "feedback")
+        if feedback.residual_n == 0:
+            return base
+        shift = feedback_weight * feedback.residual * feedback.residual_n / (feedback.residual_n + base.n)
+        return Prior(min(1.0, max(0.0, base.quality + shift)), base.n + feedback.residual_n, base.source)
+
+    def _evaluated_prior(self, llm_id: int, task_type: str, scopes: tuple[int | None, ...]) -> tuple[Prior, str]:
         for key in (task_type, ""):
             found = [self.priors[(llm_id, ds, key)] for ds in scopes if (llm_id, ds, key) in self.priors]
             if found:
-                total = sum(p.n for p in found)
-                quality = sum(p.quality * p.n for p in found) / total if total else found[0].quality
-                return Prior(quality, total, found[0].source)
+                return _pooled(found), key
             # Other models are measured on this task type and this one is not: its overall
             # standing would compare a figure on easier benchmarks with theirs.
             if key and None in scopes and (llm_id, key) in self.estimates:
-                return self.estimates[(llm_id, key)]
-        return Prior(NEUTRAL_PRIOR, 0, "none")
+                return self.estimates[(llm_id, key)], key
+        return Prior(NEUTRAL_PRIOR, 0, "none"), ""
 
     def accuracy_scope(self, evaluated: tuple[int, ...] | None) -> tuple[int, ...] | None:
         """A search scope of evaluated datasets narrowed to those with accuracy results: prompts
@@ -192,6 +251,44 @@ class Evidence:
 
     def datasets_of(self, prompt_ids: list[int]) -> set[int]:
         return {self.row_datasets[pid] for pid in prompt_ids if pid in self.row_datasets}
+    datasets: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # dataset id per row
+    _links: dict[tuple[int, ...] | None, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def outcome_links(self, dataset_ids: tuple[int, ...] | None) -> np.ndarray:
+        """(columns, 2, columns): the mean score of model b where model a failed ([a, 0, b]) and
+        where it passed ([a, 1, b]), over the evaluations of these datasets (None: all but field
+        evidence); NaN where no prompt has both. How one model's outcome on a prompt speaks for
+        the others': a prompt the strong models fail is usually one the weak ones fail too."""
+        links = self._links.get(dataset_ids)
+        if links is None:
+            links = self._links[dataset_ids] = _links(self._evaluated(dataset_ids))
+        return links
+
+    def imputed(self, scores: np.ndarray, prompt_ids: list[int], llm_ids: list[int],
+                dataset_ids: tuple[int, ...] | None) -> np.ndarray:
+        """`scores` (prompts x models, from `neighbourhood`) with the gaps of field rows filled:
+        a rated answer scores one model, and the others' scores there are read from how their
+        outcomes went with that model's in these datasets' evaluations (outcome_links)."""
+        field = [i for i, pid in enumerate(prompt_ids) if pid in self.field_rows]
+        if not field:
+            return scores
+        links = self.outcome_links(dataset_ids)
+        cols = np.array([self.columns.get(mid, -1) for mid in llm_ids], dtype=np.int64)
+        filled = scores.copy()
+        for i in field:
+            row = self.scores[self.rows[prompt_ids[i]]]
+            for rated in np.flatnonzero(~np.isnan(row)):
+                score = float(row[rated])
+                guess = score * links[rated, 1] + (1.0 - score) * links[rated, 0]
+                gaps = np.isnan(filled[i]) & (cols >= 0)
+                filled[i, gaps] = guess[cols[gaps]]
+        return filled
+
+    def _evaluated(self, dataset_ids: tuple[int, ...] | None) -> np.ndarray:
+        field_rows = np.array([self.rows[pid] for pid in self.field_rows], dtype=np.int64)
+        keep = np.ones(len(self.scores), dtype=bool) if dataset_ids is None else np.isin(self.datasets, dataset_ids)
+        keep[field_rows] = False
+        return self.scores[keep]
 
     def neighbourhood(self, prompt_ids: list[int], llm_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Scores and costs of these models on these prompts (NaN where unknown)."""
@@ -208,6 +305,19 @@ class Evidence:
         return scores, costs
 
 
+def _links(scores: np.ndarray) -> np.ndarray:
+    known = ~np.isnan(scores)
+    values = np.where(known, scores, 0.0).astype(np.float64)
+    links = np.full((scores.shape[1], 2, scores.shape[1]), np.nan)
+    for outcome, rows in enumerate((known & (scores < 0.5), known & (scores >= 0.5))):
+        # [a, b]: sum of b's scores, and count of b's results, on prompts where a had this outcome
+        total = rows.T.astype(np.float64) @ values
+        count = rows.T.astype(np.float64) @ known.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            links[:, outcome, :] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return links
+
+
 def _load_evidence(dimension: str = Dimension.ACCURACY) -> Evidence:
     data = list(EvaluationResult.objects.filter(dimension=dimension, prompt__split="train").values_list(
         "prompt_id", "llm_id", "score", "cost_usd", "prompt__dataset__source_format", "prompt__dataset_id"))
@@ -220,8 +330,11 @@ def _load_evidence(dimension: str = Dimension.ACCURACY) -> Evidence:
         c = np.array([columns[d[1]] for d in data])
         scores[r, c] = [d[2] for d in data]
         costs[r, c] = [d[3] for d in data]
+    datasets = np.zeros(len(rows), dtype=np.int64)
+    if data:
+        datasets[r] = [d[5] for d in data]
     return Evidence(rows, columns, scores, costs, frozenset(d[0] for d in data if d[4] == FIELD_FORMAT),
-                    {d[0]: d[5] for d in data})
+                    {d[0]: d[5] for d in data}, datasets)
 
 
 def _generation() -> tuple[object, ...]:
@@ -241,6 +354,7 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
     pooled: dict[tuple[int, str], list[tuple[float, int]]] = defaultdict(list)
     vectors: dict[tuple[int, int | None], np.ndarray] = {}
     audiences = _audiences()
+    field_datasets = frozenset(Dataset.objects.filter(source_format=FIELD_FORMAT).values_list("id", flat=True))
     # A cohort's own field evidence is read only by its requests (as neighbours, and in the priors
     # of their scope: Snapshot.own_field_datasets): not pooled for all.
     for profile in ModelProfile.objects.accuracy().filter(domain="", dataset_id__in=audiences):
@@ -251,13 +365,17 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
             vectors[(profile.llm_id, profile.dataset_id)] = np.asarray(profile.embedding, dtype=np.float32)
         priors[(profile.llm_id, profile.dataset_id, profile.task_type)] = Prior(profile.mean_score, profile.n,
                                                                                 "evaluations")
-        pooled[(profile.llm_id, profile.task_type)].append((profile.mean_score, profile.n))
+        # Shared feedback is pooled in per request (Snapshot._lookup_prior), not into the record
+        # of every dataset, where the task filter would count it as an evaluation.
+        if profile.dataset_id not in field_datasets:
+            pooled[(profile.llm_id, profile.task_type)].append((profile.mean_score, profile.n))
         if profile.task_type == "":
             dataset_models[profile.dataset_id].add(profile.llm_id)
             mean_cost[(profile.llm_id, profile.dataset_id)] = profile.mean_cost_usd
     for (llm_id, task_type), items in pooled.items():
         total = sum(n for _, n in items)
         priors[(llm_id, None, task_type)] = Prior(sum(q * n for q, n in items) / total, total, "evaluations")
+    _feedback_residuals(priors, field_datasets)
     estimates = _benchmark_priors(list(models.values()), priors)
     for llm_id, _ds in list(vectors):
         same = [v for (other, _), v in vectors.items() if other == llm_id]
@@ -273,7 +391,7 @@ def _load(generation: tuple[object, ...]) -> Snapshot:
             costs_by_model[llm_id].append((dataset_id, cost))
     return Snapshot(generation, models, priors, dict(dataset_models), mean_cost, profiles, broken_profiles, estimates,
                     {k: frozenset(v) for k, v in pools.items()}, dict(costs_by_model), vectors, audiences,
-                    frozenset(Dataset.objects.filter(source_format=FIELD_FORMAT).values_list("id", flat=True)),
+                    field_datasets,
                     dimension_priors, dimension_datasets, dict(Dataset.objects.values_list("id", "name")))
 
 
@@ -290,6 +408,31 @@ def _dimension_profiles(dataset_models: dict[int, set[int]]) -> tuple[dict[tuple
         datasets[dimension].add(dataset_id)
         dataset_models[dataset_id].add(llm_id)
     return priors, {dimension: frozenset(ids) for dimension, ids in datasets.items()}
+
+
+def _feedback_residuals(priors: dict[tuple[int, int | None, str], Prior], field_datasets: frozenset[int]) -> None:
+    """Attach to the field datasets' priors the mean of (rating - expected) of their ratings."""
+    groups = EvaluationResult.objects.accuracy().filter(
+        prompt__dataset_id__in=field_datasets, expected_score__isnull=False).values_list(
+        "llm_id", "prompt__dataset_id", "prompt__task_type").annotate(
+        n=Count("id"), residual=Avg(F("score") - F("expected_score")))
+    overall: dict[tuple[int, int], list[tuple[float, int]]] = defaultdict(list)
+    for llm_id, dataset_id, task_type, n, residual in groups:
+        overall[(llm_id, dataset_id)].append((residual, n))
+        if (llm_id, dataset_id, task_type) in priors:
+            priors[(llm_id, dataset_id, task_type)].residual = residual
+            priors[(llm_id, dataset_id, task_type)].residual_n = n
+    for (llm_id, dataset_id), items in overall.items():
+        if (llm_id, dataset_id, "") in priors:
+            total = sum(n for _, n in items)
+            priors[(llm_id, dataset_id, "")].residual = sum(r * n for r, n in items) / total
+            priors[(llm_id, dataset_id, "")].residual_n = total
+
+
+def _pooled(found: list[Prior]) -> Prior:
+    total = sum(p.n for p in found)
+    quality = sum(p.quality * p.n for p in found) / total if total else found[0].quality
+    return Prior(quality, total, found[0].source)
 
 
 def _audiences() -> dict[int, str]:

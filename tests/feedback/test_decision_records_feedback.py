@@ -30,6 +30,9 @@ def test_a_decision_records_what_feedback_contributed(cheap_and_pricey, owner):
     assert rated["feedback_n"] == 3 and rated["feedback_prior_n"] == 3
     # The cohort keeps its feedback to itself, and its own requests' priors read it.
     assert rated["prior"] > candidate(first, first.answered_by.name)["prior"]
+    # What a rating of this answer will be compared with: the estimate without feedback.
+    assert rated["evaluated_quality"] == pytest.approx(candidate(first, first.answered_by.name)["expected_quality"])
+    assert rated["evaluated_quality"] < rated["expected_quality"]
     other = next(c for c in later.candidates if c["model"] != first.answered_by.name)
     assert other["feedback_n"] == 0
     if later.chosen_model_id == first.answered_by_id:
