@@ -16,20 +16,23 @@ users would make the cap drop nearly all of it: the cap exists against one user'
 cohort's.
 
 The estimate's form: evidence rows, chosen by this replay. A rated decision is one train row of
-the cohort's field dataset (its embedding, its answering model's score); routing reads it twice:
-pooled by count into the model's task-level record (its prior, as registry profiles pool any
-evaluation; ratings age out past FEEDBACK_HORIZON_DAYS and are bounded per rater), and as a
-neighbour of the requests it resembles, where neighbours are informative (the k-NN shrinkage).
-The first replays showed what this form needs: rated answers mixed into the evaluations'
-neighbour search pushed evaluated prompts out (RouterBench's AIQ fell from 0.823 to 0.809 after
-one round), and closer rated answers lowered the weight of the evaluated neighbours for every
-model nobody rated (LLMRouter's fell from 0.501 to 0.472). With the field evidence searched
-apart and weighed against the evaluations' closest prompt (pipeline.evidence_gather,
-quality.neighbour_estimate) RouterBench closes two thirds of its gap to the whole train split
-in five rounds; LLMRouter still loses AIQ after round 1 (README: Feedback replay), so the form
-is not settled there. A separate posterior per model, task type and domain would duplicate the
-pooled record (a count-weighted mean is that posterior's mean) and lose the local evidence
-LLMRouter's neighbours carry.
+the cohort's field dataset (its embedding, its answering model's score, and what the evaluations
+alone led routing to expect of that model there). Routing reads it in two ways:
+- as a neighbour of the requests it resembles, searched apart from the evaluations and weighed
+  against their closest prompt (pipeline.evidence_gather, quality.neighbour_estimate), with the
+  other models' scores on it filled in from how their outcomes go with the rated model's in the
+  evaluations (Evidence.imputed): a prompt one model fails is often one the others fail too;
+- as a correction of the model's task-level record by the rating's surprise (rating minus
+  expectation), not its level, and only as far as neighbours do not carry the estimate
+  (strategies.feedback_weight).
+What the replays showed: rated answers searched together with the evaluations pushed evaluated
+prompts out of the neighbours; closer rated answers lowered the weight of the evaluated ones for
+every model nobody rated; rated answers that scored only their own model made it look worse than
+every unrated model on the prompts everyone fails (LLMRouter's AIQ fell after each round); and
+ratings pooled by level into the records overstated them (a model is rated where it looked good),
+as did ratings counted by the task filter as evaluations of the first models chosen. A posterior
+per model, task type and domain would be the task-level record again, without the local
+evidence LLMRouter's neighbours carry. README (Feedback replay) has the curves.
 """
 
 from __future__ import annotations

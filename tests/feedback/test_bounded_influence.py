@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from feedback.models import Feedback
 from feedback.services import feedback_fold
-from registry.models import FIELD_FORMAT, EvaluationResult
+from registry.models import FIELD_FORMAT, LLM, EvaluationResult
 from routing.access.keys import api_key_create
 from routing.engine.snapshot import snapshots
 from routing.models import Cohort
@@ -37,6 +37,9 @@ def field_scores():
 
 def test_a_rater_hammering_thumbs_down_counts_no_more_than_the_bound(provider):
     hammer = client_of("team")
+    # The cohort's pool holds one model, so that every rating lands on it however routing reacts
+    # to the first ones (the routing snapshot reloads within seconds of a fold).
+    Cohort.objects.get(name="team").allowed_models.set(LLM.objects.filter(name="cheap"))
     for _ in range(6):
         rate(hammer, answered(hammer)["optiroute"]["decision_id"], "down")
         feedback_fold()
