@@ -264,25 +264,42 @@ class Evidence:
             links = self._links[dataset_ids] = _links(self._evaluated(dataset_ids))
         return links
 
-    def imputed(self, scores: np.ndarray, prompt_ids: list[int], llm_ids: list[int],
-                dataset_ids: tuple[int, ...] | None) -> np.ndarray:
-        """`scores` (prompts x models, from `neighbourhood`) with the gaps of field rows filled:
-        a rated answer scores one model, and the others' scores there are read from how their
-        outcomes went with that model's in these datasets' evaluations (outcome_links)."""
-        field = [i for i, pid in enumerate(prompt_ids) if pid in self.field_rows]
-        if not field:
-            return scores
+    def field_merged(self, scores: np.ndarray, sims: np.ndarray, field: np.ndarray, llm_ids: list[int],
+                     dataset_ids: tuple[int, ...] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The neighbours (`scores` from `neighbourhood`, `sims`) with their rated answers (rows
+        where `field`) merged per request and completed: the rated answers of one request (the
+        same embedding, so the same similarity) become one row holding every model rated on it,
+        and the other models' scores there are read from how their outcomes go with the rated
+        ones in these datasets' evaluations (outcome_links): a prompt one model fails is often
+        one the others fail too. Returns (scores, sims, field) with the merged rows last.
+
+        Without the merge, a request rated round after round filled the neighbours with copies of
+        itself; without the completion, a model rated down on prompts every model fails looked
+        worse there than every model nobody rated (the replay on LLMRouter)."""
+        rows = np.flatnonzero(field)
+        if not len(rows):
+            return scores, sims, field
         links = self.outcome_links(dataset_ids)
         cols = np.array([self.columns.get(mid, -1) for mid in llm_ids], dtype=np.int64)
-        filled = scores.copy()
-        for i in field:
-            row = self.scores[self.rows[prompt_ids[i]]]
-            for rated in np.flatnonzero(~np.isnan(row)):
-                score = float(row[rated])
-                guess = score * links[rated, 1] + (1.0 - score) * links[rated, 0]
-                gaps = np.isnan(filled[i]) & (cols >= 0)
-                filled[i, gaps] = guess[cols[gaps]]
-        return filled
+        groups: dict[float, list[int]] = defaultdict(list)
+        for i in rows:
+            groups[round(float(sims[i]), 5)].append(int(i))
+        merged = np.full((len(groups), scores.shape[1]), np.nan, dtype=np.float32)
+        for g, members in enumerate(groups.values()):
+            block = scores[members]
+            rated = np.flatnonzero((~np.isnan(block)).any(axis=0))
+            merged[g, rated] = np.nanmean(block[:, rated], axis=0)
+            guesses = [merged[g, j] * links[cols[j], 1] + (1.0 - merged[g, j]) * links[cols[j], 0]
+                       for j in rated if cols[j] >= 0]
+            if guesses:
+                with np.errstate(invalid="ignore"):
+                    guess = np.nanmean(np.array(guesses), axis=0) if len(guesses) > 1 else guesses[0]
+                gaps = np.isnan(merged[g]) & (cols >= 0)
+                merged[g, gaps] = guess[cols[gaps]]
+        evaluated = np.flatnonzero(~field)
+        return (np.vstack([scores[evaluated], merged]),
+                np.r_[sims[evaluated], np.array(list(groups), dtype=np.float32)],
+                np.r_[np.zeros(len(evaluated), dtype=bool), np.ones(len(groups), dtype=bool)])
 
     def _evaluated(self, dataset_ids: tuple[int, ...] | None) -> np.ndarray:
         field_rows = np.array([self.rows[pid] for pid in self.field_rows], dtype=np.int64)

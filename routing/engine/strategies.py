@@ -47,23 +47,21 @@ class KnnStrategy:
 
     def quality(self, request: Request, models: list[LLM], snapshot: Snapshot,
                 neighbours: list[tuple[int, float]]) -> dict[int, tuple[float, float, int]]:
-        scores, _ = request.neighbourhood(snapshot, neighbours, models)
-        # A rated answer scores one model; what it says of the others' chances (a prompt one model
-        # fails is often one they fail too) is filled in from the evaluations in scope.
-        scores = snapshot.evidence.imputed(scores, [pid for pid, _ in neighbours], [m.id for m in models],
-                                           snapshot.split_field(request.dataset_ids)[0])
-        sims = np.array([sim for _, sim in neighbours], dtype=np.float32)
+        raw, _ = request.neighbourhood(snapshot, neighbours, models)
+        field = np.array([pid in snapshot.evidence.field_rows for pid, _ in neighbours], dtype=bool)
+        scores, sims, field = snapshot.evidence.field_merged(
+            raw, np.array([sim for _, sim in neighbours], dtype=np.float32), field, [m.id for m in models],
+            snapshot.split_field(request.dataset_ids)[0])
         priors = np.array([prior_for(llm.id, request.task_type, request, snapshot).quality for llm in models],
                           dtype=np.float32)
-        evaluated = np.array([pid not in snapshot.evidence.field_rows for pid, _ in neighbours], dtype=bool)
-        estimate, total = neighbour_estimate(scores, sims, priors, reference=evaluated, **KNN)
+        estimate, total = neighbour_estimate(scores, sims, priors, reference=~field, **KNN)
         estimator = estimators.get()
         # Fitted on evaluations: how far their neighbours predict. Field evidence in the scope
         # does not change which factor applies (it is searched apart: pipeline.evidence_gather).
         share = estimator.shrinkage_for(snapshot.split_field(request.dataset_ids)[0]) if estimator else 1.0
         quality = priors + share * (estimate - priors)
         confidence = share * total / (total + PRIOR_STRENGTH)
-        counts = (~np.isnan(scores)).sum(axis=0)
+        counts = (~np.isnan(raw)).sum(axis=0)
         return {llm.id: (q, c, n) for llm, q, c, n in
                 zip(models, quality.tolist(), confidence.tolist(), counts.tolist(), strict=True)}
 

@@ -133,14 +133,18 @@ SIMILARITY_TEMPERATURE = 0.05
 PRIOR_STRENGTH = 2.0
 # Below this similarity, the nearest evaluated prompt says little about the request.
 RELEVANT_SIMILARITY = 0.3
+# What a rated request (merged and completed: Evidence.field_merged) counts at most, against an
+# evaluated prompt: most of its scores are read from the evaluations' links, not observed. Chosen
+# by the feedback replay on LLMRouter (README: Feedback replay): 1 lost AIQ round after round.
+FIELD_WEIGHT = 0.5
 KNN = {"temperature": SIMILARITY_TEMPERATURE, "prior_strength": PRIOR_STRENGTH,
-       "relevant_similarity": RELEVANT_SIMILARITY}
+       "relevant_similarity": RELEVANT_SIMILARITY, "field_weight": FIELD_WEIGHT}
 
 
 
 def neighbour_estimate(scores: np.ndarray, sims: np.ndarray, priors: np.ndarray, *, temperature: float,
                        prior_strength: float, relevant_similarity: float | None,
-                       reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       reference: np.ndarray | None = None, field_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Similarity-weighted mean of the neighbours' scores per model, shrunk toward `priors`.
 
     scores (..., k, m), NaN where a model has no result; sims (..., k); priors (..., m). A
@@ -148,14 +152,16 @@ def neighbour_estimate(scores: np.ndarray, sims: np.ndarray, priors: np.ndarray,
     closest is below `relevant_similarity` (if given), every neighbour counts proportionally less. Returns
     the estimate (..., m) and the neighbours' total weight per model (..., m).
     `reference` (..., k), where given, marks the neighbours that set "the closest" (evaluated
-    prompts, which score every model); the others (rated answers, one model each) count at most
-    fully and never lower the weight of the reference neighbours, so feedback adds to the
+    prompts, which score every model); the others (rated answers) count at most `field_weight`
+    and never lower the weight of the reference neighbours, so feedback adds to the
     evaluations' evidence instead of diluting it for the models nobody rated."""
     if sims.shape[-1] == 0:
         return np.array(priors, dtype=np.float64), np.zeros(np.shape(priors))
     anchors = sims if reference is None or not reference.any() else np.where(reference, sims, -np.inf)
     top = anchors.max(axis=-1, keepdims=True)
     weights = np.exp(np.minimum(sims - top, 0.0) / temperature)
+    if reference is not None and reference.any():
+        weights = np.where(reference, weights, field_weight * weights)
     if relevant_similarity is not None:
         weights = weights * np.minimum(1.0, np.maximum(top, 0.0) / relevant_similarity)
     weights = weights[..., None]

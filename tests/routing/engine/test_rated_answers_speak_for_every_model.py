@@ -34,17 +34,28 @@ def test_the_links_are_read_from_the_evaluations_only():
 def test_a_rated_answer_fills_in_the_other_models_from_the_links():
     ev = evidence()
     scores, _ = ev.neighbourhood([FIELD, 1, FIELD + 1], [CHEAP, PRICEY])
+    field = np.array([True, False, True])
 
-    filled = ev.imputed(scores, [FIELD, 1, FIELD + 1], [CHEAP, PRICEY], (7,))
+    merged, sims, merged_field = ev.field_merged(scores, np.array([0.9, 0.8, 0.7]), field, [CHEAP, PRICEY], (7,))
 
-    assert filled[0].tolist() == pytest.approx([0.0, 0.5])
-    assert filled[2].tolist() == pytest.approx([1.0, 1.0])
-    assert filled[1].tolist() == [1.0, 1.0]  # an evaluated prompt keeps its results
+    assert merged.tolist()[0] == [1.0, 1.0]  # the evaluated prompt first, as it was
+    assert merged[1:].ravel().tolist() == pytest.approx([0.0, 0.5, 1.0, 1.0])
+    assert sims.tolist() == pytest.approx([0.8, 0.9, 0.7]) and merged_field.tolist() == [False, True, True]
     assert np.isnan(scores[0, 1]), "the neighbourhood read by the cost estimates is left as it was"
+
+
+def test_the_rated_answers_of_one_request_merge_into_one_neighbour():
+    """Rated round after round, one request would otherwise fill the neighbours with copies of itself."""
+    ev = evidence()
+    scores = np.array([[0.0, NAN], [NAN, 1.0]], dtype=np.float32)  # cheap failed, then pricey passed it
+
+    merged, sims, field = ev.field_merged(scores, np.array([0.9, 0.9]), np.array([True, True]), [CHEAP, PRICEY], (7,))
+
+    assert merged.tolist() == [[0.0, 1.0]] and sims.tolist() == pytest.approx([0.9]) and field.tolist() == [True]
 
 
 def test_datasets_out_of_scope_say_nothing():
     ev = evidence()
     scores, _ = ev.neighbourhood([FIELD], [CHEAP, PRICEY])
-    filled = ev.imputed(scores, [FIELD], [CHEAP, PRICEY], (8,))
-    assert np.isnan(filled[0, 1])
+    merged, _, _ = ev.field_merged(scores, np.array([0.9]), np.array([True]), [CHEAP, PRICEY], (8,))
+    assert np.isnan(merged[0, 1])
