@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from registry.models import LLM
+from routing.access.auth import forget
 from routing.engine.snapshot import snapshots
 from routing.models import Cohort, Decision, PreferenceProfile, Usage
 
@@ -171,11 +172,14 @@ def test_cascades_are_opt_in_per_request_cohort_and_profile(trio, api, key):
 
     assert ask(api, **plain).json()["optiroute"]["cascade"] is None
     Cohort.objects.filter(pk=key[0].cohort_id).update(cascade=True)
+    # A key is trusted with its cohort for up to KEY_CACHE_SECONDS: skip the wait.
+    forget(key[0])
     snapshots.clear()
     assert ask(api, **plain).json()["optiroute"]["cascade"]["first"] == "small-a"
     refused = {"model": "optiroute/auto", "optiroute": {**plain["optiroute"], "cascade": False}}
     assert ask(api, **refused).json()["optiroute"]["cascade"] is None
     Cohort.objects.filter(pk=key[0].cohort_id).update(cascade=False)
+    forget(key[0])
     PreferenceProfile.objects.filter(name="balanced").update(cascade=True)
     snapshots.clear()
     assert ask(api, **plain).json()["optiroute"]["cascade"]["first"] == "small-a"
