@@ -55,6 +55,12 @@ class _RegistryLabels:
     def ids(self) -> list[int]:
         return sorted({i for rows in (self.task_type, self.domain, self.difficulty) for i, _ in rows})
 
+    def within(self, vectors: dict[int, Vector]) -> _RegistryLabels:
+        """These labels without the prompts that have no vector (deleted since they were read)."""
+        return _RegistryLabels([r for r in self.task_type if r[0] in vectors],
+                               [r for r in self.domain if r[0] in vectors],
+                               [r for r in self.difficulty if r[0] in vectors])
+
 
 @dataclass(frozen=True)
 class _Seed:
@@ -122,6 +128,7 @@ def _training_hash(embedder_name: str, seed: _Seed, labels: _RegistryLabels) -> 
 def _fit(seed: _Seed, labels: _RegistryLabels) -> tuple[dict[str, Any], dict[str, Any]]:
     seed_vectors = _seed_vectors(get_embedder().name, seed.texts)
     registry_vectors, reencoded = _registry_vectors(labels.ids())
+    labels = labels.within(registry_vectors)
     task_x, task_y = _stack(seed_vectors, seed.task_types, labels.task_type, registry_vectors)
     domain_x, domain_y = _stack(seed_vectors, seed.domains, labels.domain, registry_vectors)
     complexity, complexity_r2 = _fit_complexity(labels.difficulty, registry_vectors)
@@ -163,6 +170,9 @@ def _registry_vectors(ids: list[int]) -> tuple[dict[int, Vector], int]:
     stale = sorted(set(ids) - vectors.keys())
     if stale:
         texts = dict(Prompt.objects.filter(id__in=stale).values_list("id", "text"))
+        # A prompt deleted since the labels were read (a fold rewrites its field evidence, an
+        # import replaces a dataset) is left out; the labels' rows are filtered by `vectors`.
+        stale = [pk for pk in stale if pk in texts]
         # Pruned like a live request, so both are embedded from the same kind of input.
         fresh = get_embedder().encode([prune(texts[pk])[0] for pk in stale])
         vectors.update(zip(stale, fresh, strict=True))
