@@ -71,9 +71,11 @@ def evaluated_quality(request: Request, models: list[LLM], snapshot: Snapshot,
     """The k-NN estimate from the evaluations alone: the evaluated neighbours and records, no
     feedback. A rating is compared with it (Snapshot._lookup_prior): it stays put as feedback
     accrues, so ratings of every round correct the record from the same reference."""
-    evaluated = [(pid, sim) for pid, sim in neighbours if pid not in snapshot.evidence.field_rows]
-    scores, _ = snapshot.evidence.neighbourhood([pid for pid, _ in evaluated], [m.id for m in models])
-    sims = np.array([sim for _, sim in evaluated], dtype=np.float32)
+    # The neighbourhood the estimate read (looked up once per search), without its rated answers.
+    raw, _ = request.neighbourhood(snapshot, neighbours, models)
+    evaluated = np.array([pid not in snapshot.evidence.field_rows for pid, _ in neighbours], dtype=bool)
+    scores = raw[evaluated]
+    sims = np.array([sim for _, sim in neighbours], dtype=np.float32)[evaluated]
     scopes = evidence_scopes(request)
     priors = np.array([snapshot.evaluated_prior(llm.id, request.task_type, scopes).quality for llm in models],
                       dtype=np.float32)
