@@ -1,8 +1,8 @@
 """The checks a cascade applies to a cheap model's answer before it returns it.
 
-What format the prompt asks its answer in (a choice letter, a number, a short answer; code and
-long text have none), the answer extracted from a response in that format, whether the response
-kept to the format, and whether two models' answers agree. All of them read text only: the
+What format the prompt asks its answer in (a choice letter, a number, a short answer, code; long
+text has none), the answer extracted from a response in that format (code has none), whether the
+response kept to the format, and whether two models' answers agree. All of them read text only: the
 prompt and the responses of the calls the cascade made.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 CHOICE = "choice"
 NUMBER = "number"
 SHORT = "short"
+CODE = "code"
 
 SHORT_WORDS = 6  # a short answer: a line of at most this many words
 # An option line of a multiple-choice question: "A) text", "(B) text", "C. text", "D: text".
@@ -26,11 +27,16 @@ _STATED_NUMBER = re.compile(r"(?:####|answer(?: is)?:?)\s*\$?(-?\d[\d,]*(?:\.\d+
 _ASKS_NUMBER = re.compile(r"\b(how many|how much|what is the (?:total|sum|value|number)|calculate|compute)\b", re.I)
 # Few-shot examples whose answers are one line: "Answer: 42", "A: Paris".
 _SHOWN_ANSWER = re.compile(r"^\s*(?:answer|a):\s*(.+?)\s*$", re.I | re.M)
+_ASKS_CODE = re.compile(r"\b(write|implement) (a|an|the) (python |javascript |java |c\+\+ |sql )?"
+                        r"(function|program|class|method|script|query)\b", re.I)
+# Code in a response: a fenced block, or a line that starts a definition or an import.
+_HAS_CODE = re.compile(r"```|^\s*(def|class|async def|function|import|from \S+ import|#include|public|fn|func)\s",
+                       re.M)
 
 
 @dataclass(frozen=True)
 class AnswerFormat:
-    kind: str  # CHOICE, NUMBER or SHORT
+    kind: str  # CHOICE, NUMBER, SHORT or CODE
     options: str = ""  # the option letters of a choice, in order
 
     @property
@@ -39,7 +45,7 @@ class AnswerFormat:
 
 
 def answer_format(prompt: str) -> AnswerFormat | None:
-    """The format the prompt's question asks its answer in; None for code and long text.
+    """The format the prompt's question asks its answer in; None for long text.
 
     Few-shot prompts end with the question asked (RouterBench's ARC and Winogrande prompts: five
     solved examples, then the question after the last blank line), so the question's own
@@ -49,9 +55,8 @@ def answer_format(prompt: str) -> AnswerFormat | None:
         letters = "".join(dict.fromkeys(_OPTION.findall(block)))
         if len(letters) >= 2 and "ABCDEFGH".startswith(letters):
             return AnswerFormat(CHOICE, letters)
-    if "def " in prompt or "```" in prompt or re.search(r"\b(write|implement) a (python )?(function|program|class)\b",
-                                                        prompt, re.I):
-        return None
+    if "def " in prompt or "```" in prompt or _ASKS_CODE.search(prompt):
+        return AnswerFormat(CODE)
     shown = _SHOWN_ANSWER.findall(prompt)
     if shown and all(_NUMBER.fullmatch(a.replace("$", "")) for a in shown):
         return AnswerFormat(NUMBER)
@@ -63,8 +68,9 @@ def answer_format(prompt: str) -> AnswerFormat | None:
 
 
 def extract(response: str, fmt: AnswerFormat | None) -> str | None:
-    """The answer the response gives in the prompt's format, normalised; None if it gives none."""
-    if fmt is None or not response.strip():
+    """The answer the response gives in the prompt's format, normalised; None if it gives none (and
+    for code, whose answers no text comparison can tell apart or equal)."""
+    if fmt is None or fmt.kind == CODE or not response.strip():
         return None
     if fmt.kind == CHOICE:
         for pattern in (_LEADING_LETTER, _STATED_LETTER):
@@ -86,6 +92,8 @@ def complies(response: str, fmt: AnswerFormat | None) -> bool:
     requested format is a sign that the model misread the question)."""
     if fmt is None:
         return bool(response.strip())
+    if fmt.kind == CODE:
+        return bool(_HAS_CODE.search(response))
     if fmt.kind == CHOICE:
         found = _ONLY_LETTER.fullmatch(response)
         return bool(found) and found.group(1) in fmt.options  # type: ignore[union-attr]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from registry.models import EvaluationResult, Prompt
-from routing.cascade.checks import AnswerFormat, agree, answer_format, complies, extract
+from routing.cascade.checks import CODE, AnswerFormat, agree, answer_format, complies, extract
 from routing.engine.request import Candidate
 
 PATTERNS = 16  # bit 0: first answer extracted, 1: first complies, 2: second extracted, 3: they agree
@@ -42,8 +42,10 @@ def pattern(first: Reading, second: Reading | None) -> int:
     return bits
 
 
-def verdicts(bits: int, paired: bool) -> dict[str, bool]:
-    """A pattern read back as what each check said."""
+def verdicts(bits: int, paired: bool, fmt: AnswerFormat) -> dict[str, bool]:
+    """A pattern read back as what each check said (code has no answer to extract or agree on)."""
+    if fmt.kind == CODE:
+        return {"format_kept": bool(bits & 2)}
     out = {"extracted": bool(bits & 1), "format_kept": bool(bits & 2)}
     if paired:
         out["agreed"] = bool(bits & 8)
@@ -150,12 +152,13 @@ def _best(values: np.ndarray, cost: np.ndarray) -> list[int]:
     return tied.argmin(axis=1).tolist()
 
 
-def policy_learn(*, dataset_ids: tuple[int, ...]) -> CascadePolicy:
-    """The policy learned from these datasets' train responses and scores (never a test split's)."""
-    prompts = {p.id: TrainPrompt(answer_format(p.text), p.task_type) for p in Prompt.objects.train().filter(
-        dataset_id__in=dataset_ids).only("id", "text", "task_type")}
+def policy_learn(*, dataset_ids: tuple[int, ...], split: str = "train") -> CascadePolicy:
+    """The policy learned from these datasets' train responses and scores. Routing never learns
+    from a test split's; evaluate_router does, for its ceiling only (routing.evaluation.cascade)."""
+    prompts = {p.id: TrainPrompt(answer_format(p.text), p.task_type) for p in Prompt.objects.filter(
+        dataset_id__in=dataset_ids, split=split).only("id", "text", "task_type")}
     for prompt_id, llm_id, score, response in EvaluationResult.objects.accuracy().filter(
-            prompt__dataset_id__in=dataset_ids, prompt__split="train").values_list(
+            prompt__dataset_id__in=dataset_ids, prompt__split=split).values_list(
             "prompt_id", "llm_id", "score", "response"):
         prompts[prompt_id].scores[llm_id] = score
         prompts[prompt_id].responses[llm_id] = response

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from registry.models import LLM, EvaluationResult
-from routing.cascade.checks import AnswerFormat, answer_format
+from routing.cascade.checks import CODE, AnswerFormat, answer_format
 from routing.cascade.policy import CascadePolicy, Choice, Reading, pattern, policy_learn, reading, verdicts
 from routing.engine.request import Candidate
 from routing.engine.snapshot import snapshots
@@ -52,6 +52,9 @@ class Cascade:
     choice: Choice
     models: dict[int, LLM]  # the chain's models by id
     record: dict[str, Any] = field(default_factory=dict)  # what the decision keeps of it
+    # The calls answered so far, as (model, input tokens, output tokens): billed even when the
+    # escalation then fails.
+    paid: list[tuple[LLM, int, int]] = field(default_factory=list)
 
     @property
     def plan(self) -> Any:
@@ -64,7 +67,7 @@ def cascade_plan(*, text: str, task_type: str, ranking: list[Candidate], chain: 
     """The plan for this request, or None and why there is none."""
     fmt = answer_format(text)
     if fmt is None:
-        return None, "the request asks for no answer that a check can read (code or long text)"
+        return None, "the request asks for no answer that a check can read (long text)"
     models = {m.id: m for m in chain.models}
     candidates = [c for c in ranking if c.llm.id in models]
     if not candidates:
@@ -112,13 +115,13 @@ def cascade_run(cascade: Cascade, chain: Chain, call: ChatCall, *, stream: bool 
     else:
         bits = pattern(readings[plan.first], readings[plan.second] if paired else None)
         target = cascade.choice.answer[bits]
-        said = verdicts(bits, paired)
+        said = verdicts(bits, paired, cascade.fmt)
         passed = target in answers
         check = {"check": {"format": cascade.fmt.name, **said, "answer": readings[plan.first][0]}, "passed": passed}
         why = "" if passed else _why(said)
     steps.append(check)
     cascade.record.update({"steps": steps, "escalated": not passed, "reason": why})
-    paid = [(cascade.models[m], c.input_tokens or 0, c.output_tokens or 0) for m, c in answers.items()]
+    paid = cascade.paid = [(cascade.models[m], c.input_tokens or 0, c.output_tokens or 0) for m, c in answers.items()]
     if passed:
         answered = cascade.models[target]
         return CascadeResult(answers[target], answered, [p for p in paid if p[0] != answered])
@@ -147,8 +150,10 @@ def cascade_start(cascade: Cascade) -> dict[str, Any]:
     plan, names = cascade.plan, cascade.models
     cascade.record.update({
         "first": names[plan.first].name, "second": names[plan.second].name if plan.second else None,
-        "checks": ["extraction", "format", *(["agreement"] if plan.second else []), "knn_estimate"],
-        "format": cascade.fmt.name})
+        "checks": [*(["extraction"] if cascade.fmt.kind != CODE else []), "format",
+                   *(["agreement"] if plan.second and cascade.fmt.kind != CODE else []), "knn_estimate"],
+        "format": cascade.fmt.name,
+        "escalates_to": [names[m].name for m in dict.fromkeys(cascade.choice.answer) if m not in plan.calls]})
     return cascade.record
 
 
@@ -163,7 +168,7 @@ def _escalation(cascade: Cascade, chain: Chain) -> int:
 
 
 def _why(said: dict[str, bool]) -> str:
-    if not said["extracted"]:
+    if not said.get("extracted", True):
         return "no answer could be read from the first model's response"
     if not said["format_kept"]:
         return "the first model's response ignored the requested format"

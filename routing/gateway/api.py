@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from optiroute.schema import error_responses
 from routing.access.auth import ApiKeyAuthentication
-from routing.gateway.chat import ChatRequest, chat_prepare, models_for_key
+from routing.gateway.chat import ChatRequest, chat_prepare, models_for_key, route_dry_run
 from routing.gateway.openai_wire import chat_complete, chat_stream
 from routing.gateway.serializers import (
     CHAT_EVENT,
@@ -18,7 +18,6 @@ from routing.gateway.serializers import (
     ModelListSerializer,
     RouteInputSerializer,
 )
-from routing.pipeline import decision_make
 
 
 class RouteView(APIView):
@@ -32,11 +31,11 @@ class RouteView(APIView):
         data = RouteInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        routed = decision_make(text=v["text"], context=v["context"], tokens=v["tokens"], profile=v.get("profile"),
-                               preferences=v.get("preferences"), constraints=v.get("constraints"),
-                               cohort=request.user.cohort, api_key=request.auth, strategy=v.get("strategy"),
-                               output_tokens=v.get("max_output_tokens"))
-        return Response(DecisionSerializer(routed.decision.as_dict()).data)
+        decision = route_dry_run(
+            text=v["text"], context=v["context"], tokens=v["tokens"], profile=v.get("profile"),
+            preferences=v.get("preferences"), constraints=v.get("constraints"), api_key=request.auth,
+            strategy=v.get("strategy"), output_tokens=v.get("max_output_tokens"), cascade=v.get("cascade"))
+        return Response(DecisionSerializer(decision.as_dict()).data)
 
 
 class ChatCompletionsView(APIView):

@@ -16,7 +16,7 @@ from routing.access.limits import tokens_spend
 from routing.analysis.text import routing_text
 from routing.cascade.runtime import Cascade, cascade_plan, cascade_start, cascade_wanted
 from routing.engine.constraints import Constraints
-from routing.engine.request import RoutingError
+from routing.engine.request import Candidate, RoutingError
 from routing.engine.snapshot import snapshots
 from routing.inference.chain import Chain, chain_build
 from routing.inference.circuit import breaker
@@ -75,13 +75,35 @@ def chat_prepare(*, request: ChatRequest, api_key: ApiKey, mode: str = Decision.
         cascade = None
         if mode == Decision.Mode.CHAT and cascade_wanted(requested=options.get("cascade"),
                                                          profile=routed.decision.profile, cohort=cohort):
-            cascade, why = cascade_plan(
-                text=said.latest, task_type=routed.decision.analysis.get("task_type", ""), ranking=routed.ranking,
-                chain=chain, weights=routed.decision.weights,
-                max_cost_usd=routed.decision.constraints.get("max_cost_usd"))
-            routed.decision.cascade = cascade_start(cascade) if cascade else {"skipped": why}
+            cascade = _cascade_for(routed.decision, routed.ranking, chain, said.latest)
         return PreparedChat(routed.decision, chain, call, api_key, cascade)
     return PreparedChat(*_pinned(request.model, said.tokens, cohort, api_key), call, api_key)
+
+
+def route_dry_run(*, text: str, context: str, tokens: int, api_key: ApiKey, profile: str | None = None,
+                  preferences: dict[str, float] | None = None, constraints: dict[str, Any] | None = None,
+                  strategy: str | None = None, output_tokens: int | None = None,
+                  cascade: bool | None = None) -> Decision:
+    """POST /api/v1/route: the decision a chat completion would get, recorded, without calling a
+    model; with the cascade it would run, where it would run one (the request's, cohort's or
+    profile's choice), planned as the gateway plans it."""
+    cohort = api_key.cohort
+    routed = decision_make(text=text, context=context, tokens=tokens, profile=profile, preferences=preferences,
+                           constraints=constraints, cohort=cohort, api_key=api_key, strategy=strategy,
+                           output_tokens=output_tokens, save=False)
+    if cascade_wanted(requested=cascade, profile=routed.decision.profile, cohort=cohort):
+        _cascade_for(routed.decision, routed.ranking, chain_build(routed.ranking, allow_escalation=False), text)
+    recorder.record(routed.decision)
+    return routed.decision
+
+
+def _cascade_for(decision: Decision, ranking: list[Candidate], chain: Chain, text: str) -> Cascade | None:
+    """The request's cascade, recorded on its decision as planned (or why there is none)."""
+    cascade, why = cascade_plan(text=text, task_type=decision.analysis.get("task_type", ""), ranking=ranking,
+                                chain=chain, weights=decision.weights,
+                                max_cost_usd=decision.constraints.get("max_cost_usd"))
+    decision.cascade = cascade_start(cascade) if cascade else {"skipped": why}
+    return cascade
 
 
 def named_model_for_cohort(name: str, cohort: Cohort) -> LLM:

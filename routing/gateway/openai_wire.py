@@ -40,7 +40,7 @@ def chat_complete(*, prepared: PreparedChat) -> dict[str, Any]:
         else:
             completion, llm = complete(prepared.chain, prepared.call)
     except AllProvidersFailed as exc:
-        decision_finish(prepared, None)
+        decision_finish(prepared, None, _cascade_spent(prepared))
         raise OptiRouteError(exc.message, status=502, code="upstream_failed",
                              details={"decision_id": str(prepared.decision.id), "attempts": exc.attempts}) from exc
     input_tokens = completion.input_tokens or _prompt_tokens(prepared)
@@ -84,8 +84,8 @@ def chat_stream(*, prepared: PreparedChat, include_usage: bool = False) -> Itera
         partial = None
         if answered is not None and content:  # what reached the caller was generated, and is paid for
             partial = _usage(prepared, llm=answered, input_tokens=tokens_in or _prompt_tokens(prepared),
-                                  output_tokens=tokens_out or estimate_tokens("".join(content)))
-        decision_finish(prepared, answered if content else None, partial)
+                                  output_tokens=tokens_out or estimate_tokens("".join(content)), paid=paid)
+        decision_finish(prepared, answered if content else None, partial or _cascade_spent(prepared))
         yield _sse({"error": {"message": exc.message, "type": "upstream_failed", "code": "upstream_failed",
                               "decision_id": str(prepared.decision.id)}})
         yield "data: [DONE]\n\n"
@@ -130,6 +130,15 @@ def _usage(prepared: PreparedChat, *, llm: LLM, input_tokens: int, output_tokens
             usage.saving_usd = usage.baseline_cost_usd - usage.cost_usd
         prepared.decision.cascade["cost_usd"] = usage.cost_usd
     return usage
+
+
+def _cascade_spent(prepared: PreparedChat) -> Usage | None:
+    """What a cascade's answered calls cost when no answer came back after them (its escalation
+    failed): billed to the first of them, the others added as a cascade's are."""
+    if prepared.cascade is None or not prepared.cascade.paid:
+        return None
+    (llm, input_tokens, output_tokens), *rest = prepared.cascade.paid
+    return _usage(prepared, llm=llm, input_tokens=input_tokens, output_tokens=output_tokens, paid=rest)
 
 
 def _prompt_tokens(prepared: PreparedChat) -> int:

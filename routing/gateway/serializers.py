@@ -213,6 +213,9 @@ class RouteInputSerializer(RouteOptionsSerializer):
                                      help_text="read when prompt is absent: a user, system or developer message "
                                                "must hold some text")
 
+    cascade = serializers.BooleanField(required=False, help_text=(
+        "show the cascade a chat completion would run (default: the profile's or the cohort's setting)"))
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # A prompt is a conversation of one user message; it wins over messages when both are given.
         messages = [{"role": "user", "content": attrs["prompt"]}] if "prompt" in attrs else attrs.get("messages") or []
@@ -251,6 +254,9 @@ class DecisionSerializer(serializers.Serializer):
     versions = serializers.DictField()
     timings_ms = serializers.DictField(child=serializers.FloatField())
     explanation = serializers.CharField()
+    cascade = serializers.DictField(allow_null=True, required=False, help_text=(
+        "the cascade planned (first model, second, checks, where it escalates) or why none was; "
+        "null when the request was not cascaded"))
 
 
 class ChatOptionsSerializer(RouteOptionsSerializer):

@@ -25,7 +25,8 @@ from routing.inference.providers import ChatCall, Completion, Delta, ProviderErr
 
 class AllProvidersFailed(ProviderError):
     def __init__(self, attempts: list[dict[str, Any]]) -> None:
-        tried = "; ".join(f"{a['model']}: {a['error']}" for a in attempts) or "no usable model"
+        # A cascade's attempts also hold the calls that answered before its escalation failed.
+        tried = "; ".join(f"{a['model']}: {a['error']}" for a in attempts if "error" in a) or "no usable model"
         super().__init__(f"no model could answer ({tried})", retryable=False, status=502)
         self.attempts = attempts
 

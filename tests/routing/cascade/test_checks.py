@@ -1,6 +1,6 @@
 """The cascade's checks: the answer format a prompt asks for, extraction, compliance, agreement."""
 
-from routing.cascade.checks import CHOICE, NUMBER, AnswerFormat, agree, answer_format, complies, extract
+from routing.cascade.checks import CHOICE, CODE, NUMBER, AnswerFormat, agree, answer_format, complies, extract
 
 FEW_SHOT = """Which is a mammal?
 A) trout
@@ -21,9 +21,17 @@ def test_it_reads_the_options_of_the_question_asked_not_of_the_examples():
     assert answer_format(FEW_SHOT) == AnswerFormat(CHOICE, "ABCD")
 
 
-def test_it_gives_code_and_long_text_no_format():
-    assert answer_format("Write a python function to count the substrings of a string.") is None
+def test_it_gives_long_text_no_format():
     assert answer_format("Write an essay on the history of the bicycle.") is None
+
+
+def test_it_reads_no_answer_from_code_but_fails_a_response_without_any():
+    fmt = answer_format("Write a python function to count the substrings of a string.")
+    assert fmt == AnswerFormat(CODE)
+    written = "Here it is:\n\n```python\ndef count(s):\n    return len(s) * (len(s) + 1) // 2\n```"
+    assert extract(written, fmt) is None
+    assert complies(written, fmt) and complies("def count(s):\n    return 0", fmt)
+    assert not complies("You can count them with a formula: n times n plus one, halved.", fmt)
 
 
 def test_it_asks_a_number_of_arithmetic_questions():

@@ -108,6 +108,46 @@ def test_a_failed_first_call_escalates(trio, api, settings):
     assert cascade["steps"][0]["call"] == "small-a" and cascade["steps"][0]["outcome"] == "error"
 
 
+def test_a_failed_escalation_still_bills_the_cheap_calls(trio, api, settings):
+    settings.LLM_MAX_RETRIES = 0
+    answering(small_a="fake-letter-b", small_b="fake-letter-c", large="fake-500")
+
+    response = api.post("/v1/chat/completions", {**TERMS, "messages": [{"role": "user", "content": QUESTION}]},
+                        format="json")
+
+    assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_failed"
+    usage = Usage.objects.get()
+    assert usage.cost_usd == pytest.approx(2 * 18 * 0.1 / 1e6)
+    decision = Decision.objects.get(pk=usage.decision_id)
+    assert decision.answered_by is None and decision.cascade["escalated"] is True
+    assert decision.cascade["steps"][-1] == {"call": "large", "outcome": "error", "cost_usd": 0.0}
+
+
+def test_a_failed_streamed_escalation_still_bills_the_cheap_calls(trio, api, settings):
+    settings.LLM_MAX_RETRIES = 0
+    answering(small_a="fake-letter-b", small_b="fake-letter-c", large="fake-500")
+
+    response = ask(api, stream=True)
+
+    text = b"".join(response.streaming_content).decode()
+    assert '"code": "upstream_failed"' in text and text.rstrip().endswith("data: [DONE]")
+    assert Usage.objects.get().cost_usd == pytest.approx(2 * 18 * 0.1 / 1e6)
+
+
+def test_the_dry_run_shows_the_cascade_a_completion_would_run(trio, api):
+    answering(small_a="fake-letter-b", small_b="fake-letter-b", large="fake-ok")
+    body = {"prompt": QUESTION, "preferences": TERMS["optiroute"]["preferences"]}
+
+    planned = api.post("/api/v1/route", {**body, "cascade": True}, format="json").json()["cascade"]
+    plain = api.post("/api/v1/route", body, format="json").json()["cascade"]
+
+    assert (planned["first"], planned["second"], planned["escalates_to"]) == ("small-a", "small-b", ["large"])
+    assert planned["checks"] == ["extraction", "format", "agreement", "knn_estimate"] and "steps" not in planned
+    assert plain is None
+    assert sum(trio.calls.values()) == 0  # a dry run calls no model
+    assert Decision.objects.filter(mode=Decision.Mode.DRY_RUN, cascade__first="small-a").count() == 1
+
+
 def test_it_never_escalates_beyond_what_the_request_allows(trio, api):
     answering(small_a="fake-letter-b", small_b="fake-letter-c", large="fake-ok")
     # Under a cent per call, the large model's expected cost is over the limit: routing drops it.
