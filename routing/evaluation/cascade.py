@@ -58,10 +58,13 @@ class Replayed:
 
 
 def cascade_replay(*, dataset: Dataset, prompts: Sequence[Prompt], requests: Sequence[Request],
-                   estimates: Sequence[Estimates],
-                   weights: np.ndarray = WEIGHTS) -> list[tuple[float, dict[int, Replayed]]]:
-    """Per cost weight, each test prompt's cascade: the calls it made and the answer it returned."""
-    policy = policy_learn(dataset_ids=(dataset.id,))
+                   estimates: Sequence[Estimates], weights: np.ndarray = WEIGHTS,
+                   fitted_on: str = "train") -> list[tuple[float, dict[int, Replayed]]]:
+    """Per cost weight, each test prompt's cascade: the calls it made and the answer it returned.
+
+    `fitted_on="test"` learns the policy from the test split's own responses and scores: not a
+    strategy but a ceiling, like the oracle, of what cascades of this kind could reach here."""
+    policy = policy_learn(dataset_ids=(dataset.id,), split=fitted_on)
     recorded = Recorded(dataset)
     sweep: list[dict[int, Replayed]] = [{} for _ in weights]
     for prompt, request, estimate in zip(prompts, requests, estimates, strict=True):
