@@ -313,7 +313,7 @@ def plot(report: dict[str, Any], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 6))
+    fig, ax = plt.subplots(figsize=(11.5, 6))
     for name, outcome in report["baselines"]["single_models"].items():
         ax.scatter(outcome["cost_per_1k"], outcome["quality"], color="grey", s=25)
         ax.annotate(name.split("/")[-1], (outcome["cost_per_1k"], outcome["quality"]), fontsize=7,
@@ -330,11 +330,17 @@ def plot(report: dict[str, Any], path: str) -> None:
         ax.plot([p["cost_per_1k"] for p in ceiling["points"]], [p["quality"] for p in ceiling["points"]],
                 linestyle="--", color="grey", label=f"ceiling: cascade fitted on test (AIQ {ceiling['aiq']:.3f})")
     ax.set_xscale("symlog", linthresh=0.01)
+    limits, best_cost = ax.get_xlim(), report["baselines"]["best_single"]["cost_per_1k"]
+    for share in (0.5, 0.2):  # where the targets read the curves
+        ax.axvline(share * best_cost, color="grey", linewidth=0.8, linestyle=":")
+        ax.text(share * best_cost, 0.02, f" {share:.0%} of best single's cost", transform=ax.get_xaxis_transform(),
+                rotation=90, fontsize=7, color="grey", ha="right", va="bottom")
+    ax.set_xlim(limits)
     ax.set_xlabel("cost per 1,000 requests (USD)")
     ax.set_ylabel("quality (mean score on test prompts)")
     ax.set_title(f"{report['dataset']}: {report['n_test']} test prompts, evidence from {report['n_train']} train prompts")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over a point
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
