@@ -23,6 +23,7 @@ from routing.batches.services import (
     batch_summary,
 )
 from routing.console.forms import BatchRowsForm, BatchUploadForm
+from routing.gateway.chat import PROFILE_PREFIX
 from routing.models import Batch, BatchItem
 
 RECENT_BATCHES = 50
@@ -54,6 +55,8 @@ def batch_list(request: HtmxHttpRequest) -> HttpResponse:
 def _next_step(batch: Batch) -> str:
     if batch.awaiting_more:
         return "add the next file of rows; the model is chosen after the last one."
+    if not batch.model.startswith(PROFILE_PREFIX):
+        return f"{batch.model}, the model it names, answers every row (no sample chooses one)."
     return "a sample of it is choosing the model."
 
 

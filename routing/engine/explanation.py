@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry.models import DECLARED_METRICS
+from registry.templatetags.units import duration, money
 from routing.engine.estimate import NEUTRAL, measured_for_request
 from routing.engine.request import Candidate
 
@@ -16,7 +17,7 @@ def explain(chosen: Candidate, ranking: list[Candidate], weights: dict[str, floa
                 else f"from {chosen.prior_source}" if chosen.prior_source != "none" else "no evidence")
     text = (f"Chose {chosen.llm.name} for a {analysis['task_type']} request ({analysis['domain']} domain, "
             f"complexity {analysis['complexity']:.2f}): expected quality {chosen.quality:.2f} ({evidence}), "
-            f"expected cost ${chosen.cost_usd:.6f}, expected latency {chosen.latency_ms:.0f} ms"
+            f"expected cost {money(chosen.cost_usd)}, expected latency {duration(chosen.latency_ms)}"
             f"{f' ({chosen.latency_source})' if chosen.latency_source else ''}; "
             f"utility {chosen.utility:.3f} with weights {top_weights}.")
     if chosen.feedback_n or chosen.feedback_prior_n:

@@ -41,6 +41,14 @@ def test_it_stores_a_csv_upload_with_its_references_and_limits(provider, enginee
 
 
 @pytest.mark.django_db
+def test_it_says_who_answers_a_batch_that_names_its_model(provider, engineer):
+    response = upload(engineer, "jobs.csv", "prompt\nName a colour.\n")
+
+    notice = str(next(iter(response.wsgi_request._messages)))
+    assert "cheap, the model it names, answers every row" in notice and "sample" not in notice.split("(")[0]
+
+
+@pytest.mark.django_db
 def test_it_stores_a_jsonl_upload(provider, engineer):
     jsonl = ('{"custom_id": "x", "prompt": "Hello there.", "reference": "hi"}\n'
              '{"messages": [{"role": "user", "content": "Count to three."}], "max_tokens": 9}\n')

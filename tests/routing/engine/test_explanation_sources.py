@@ -1,5 +1,7 @@
 """Explanations say where each figure came from: a published source with its date, or that none is published."""
 
+import re
+
 import pytest
 from django.core.management import call_command
 
@@ -33,6 +35,15 @@ def test_it_says_when_no_figure_is_published():
 
 def test_it_says_where_the_latency_figure_came_from():
     assert "expected latency" in (text := route(["gpt-4o-mini"], latency=1.0)) and "declared:" in text
+
+
+def test_it_gives_cost_and_latency_as_people_read_them():
+    text = route(["deepseek-reasoner"], latency=1.0)  # seconds: a 3 s median, then its answer's tokens
+    latency = text.split("expected latency ")[1].split(" (")[0]
+    cost = text.split("expected cost ")[1].split(",")[0]
+    # "11.5 s", never "11500 ms"; two significant digits, "$0.0012", never "$0.001234".
+    assert re.fullmatch(r"\d+\.\d s", latency), latency
+    assert re.fullmatch(r"\$0\.0*[1-9]\d?|\$\d+\.\d\d", cost), cost
 
 
 def test_a_missing_figure_scores_the_candidates_mean_neither_a_penalty_nor_a_reward():
