@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -113,6 +114,13 @@ def import_cheap_and_pricey(write_bundle: Callable[..., Path], prompts: list[dic
     call_command("import_evaluations", str(write_bundle(prompts=prompts, results=results, models=models)),
                  "--dataset", name)
     return name
+
+
+def free_port() -> int:
+    """A loopback port free now, for a server a test starts (a fixed one collides when two suites run)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _database_url() -> str:

@@ -15,10 +15,10 @@ from feedback.models import Feedback
 from registry.models import LLM
 from routing.access.keys import api_key_create
 from routing.models import Decision
-from tests.conftest import ROOT, _database_url
+from tests.conftest import ROOT, _database_url, free_port
 from tests.optiroute.test_database_restart import wait_for
 
-PORT = 8792
+PORT = free_port()
 RATINGS = 10_000
 CONCURRENCY = 32
 RETRIED = 6

@@ -12,10 +12,10 @@ from django.core.management import call_command
 from django.db import connection
 
 from routing.access.keys import api_key_create
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 from tests.faults import DatabaseProxy
 
-PORT = 8791
+PORT = free_port()
 
 
 def call(method, path, key, body=None):
