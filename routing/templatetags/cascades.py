@@ -8,7 +8,7 @@ from typing import Any
 
 from django import template
 
-from registry.templatetags.units import money
+from routing.templatetags.chat_text import usd
 
 register = template.Library()
 
@@ -97,7 +97,8 @@ def cascade_view(record: dict[str, Any] | None) -> CascadeView | None:
 
 @register.filter
 def cascade_brief(record: dict[str, Any] | None) -> str:
-    """One line: "small-a answered B; small-b agreed; returned without escalating, $0.0000036"."""
+    """One line for the chat: "small-a answered B; small-b agreed; returned without escalating, $0.000004"
+    (money as the chat shows it)."""
     view = cascade_view(record)
     if view is None:
         return ""
@@ -112,7 +113,7 @@ def cascade_brief(record: dict[str, Any] | None) -> str:
         parts.append(f"escalated to {target}: {view.reason}" if target else f"escalated: {view.reason}")
     else:
         parts.append("returned without escalating")
-    cost = f", {money(view.cost_usd)}" if view.cost_usd is not None else ""
+    cost = f", {usd(view.cost_usd)}" if view.cost_usd is not None else ""
     return "; ".join(parts) + cost
 
 
