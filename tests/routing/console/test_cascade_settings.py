@@ -1,6 +1,7 @@
 """Staff turn cascades on and off for a cohort or a profile in the console, and chat completions
 follow: a cheap answer is checked first (the completion's `cascade` is set) or not (null)."""
 
+import re
 from typing import Any
 
 import pytest
@@ -25,6 +26,13 @@ def cascade_of_a_completion(api: Any, key: Any) -> Any:
     return response.json()["optiroute"]["cascade"]
 
 
+def listed_row(client: Any, page: str, pk: int) -> str:
+    """The row of the list at `page` that links to the item `pk`."""
+    row = re.search(rf'<tr>\s*<td><a href="{page}{pk}/">.*?</tr>', client.get(page).content.decode(), re.S)
+    assert row, f"no row for {pk} in {page}"
+    return row.group(0)
+
+
 def test_a_staff_user_turns_a_cohorts_cascade_on_and_off(trio: Any, api: Any, key: Any, client: Any,
                                                          engineer: Any) -> None:
     answering(small_a="fake-letter-b", small_b="fake-letter-b", large="fake-ok")
@@ -38,11 +46,13 @@ def test_a_staff_user_turns_a_cohorts_cascade_on_and_off(trio: Any, api: Any, ke
 
     assert Cohort.objects.get(pk=cohort.pk).cascade is True
     assert cascade_of_a_completion(api, key)["first"] == "small-a"
+    assert "<td>on</td>" in listed_row(client, "/console/cohorts/", cohort.pk)
     assert 'id="id_cascade" checked' in client.get(f"/console/cohorts/{cohort.pk}/").content.decode()
 
     assert client.post(f"/console/cohorts/{cohort.pk}/", {"name": cohort.name}).status_code == 302
 
     assert Cohort.objects.get(pk=cohort.pk).cascade is False
+    assert "<td>off</td>" in listed_row(client, "/console/cohorts/", cohort.pk)
     assert cascade_of_a_completion(api, key) is None
 
 
@@ -57,8 +67,10 @@ def test_a_staff_user_turns_a_profiles_cascade_on_and_off(trio: Any, api: Any, k
 
     assert PreferenceProfile.objects.get(pk=profile.pk).cascade is True
     assert cascade_of_a_completion(api, key)["first"] == "small-a"
+    assert "<td>on</td>" in listed_row(client, "/console/profiles/", profile.pk)
 
     assert client.post(f"/console/profiles/{profile.pk}/", form).status_code == 302
 
     assert PreferenceProfile.objects.get(pk=profile.pk).cascade is False
+    assert "<td>off</td>" in listed_row(client, "/console/profiles/", profile.pk)
     assert cascade_of_a_completion(api, key) is None
