@@ -185,11 +185,10 @@ def _chat_request(*, conversation: Conversation | None, settings: dict[str, Any]
     earlier = (conversation.messages if conversation else Message.objects.none()).exclude(
         status=Message.Status.ERROR).exclude(content="")
     history = [{"role": m.role, "content": m.content} for m in earlier]
-    # A pinned model answers as asked: no cheaper model is tried before it.
-    cascade = settings.get("cascade") if model.startswith(PROFILE_PREFIX) else False
     return ChatRequest(model=model, messages=[*history[-BROWSER_HISTORY:], {"role": "user", "content": text}],
                        options={"preferences": settings.get("preferences") or None,
-                                "constraints": settings.get("constraints") or None, "cascade": cascade})
+                                "constraints": settings.get("constraints") or None,
+                                "cascade": settings.get("cascade")})
 
 
 def _model_asked(settings: dict[str, Any]) -> str:

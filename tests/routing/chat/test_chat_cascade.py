@@ -80,6 +80,7 @@ def test_the_box_shows_the_cohorts_default_and_unticking_it_turns_the_cascade_of
 
 
 def test_a_pinned_model_is_not_cascaded(trio, client, member):
+    # The gateway cascades only routed requests: a pinned model answers as asked.
     answering(small_a="fake-letter-b", small_b="fake-letter-b", large="fake-ok")
 
     client.post("/chat/", form(cascade="on", pinned="large"))
