@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from registry.models import LLM
+from routing.cascade.runtime import cascade_wanted
 from routing.engine.constraints import Constraints
 from routing.models import SLIDERS, Cohort, PreferenceProfile
 
@@ -28,13 +29,19 @@ class SettingsForm(forms.Form):
     denied_models = forms.MultipleChoiceField(label="Never these models", required=False,
                                               widget=forms.CheckboxSelectMultiple)
     pinned = forms.ChoiceField(label="Pin a model for the next message", required=False)
+    cascade = forms.BooleanField(label="Check a cheap answer first", required=False,
+                                 help_text="A cheap model answers first and a stronger one only when a check of "
+                                           "that answer fails; it adds the time of the cheap calls.")
 
     def __init__(self, *args: Any, cohort: Cohort, settings: dict[str, Any] | None = None, **kwargs: Any) -> None:
         self.profiles = {p.name: p.full_weights() for p in PreferenceProfile.objects.order_by("name")}
         default = cohort.default_profile.name if cohort.default_profile else "balanced"
         self.profiles[AUTO] = self.profiles.get(default, {s: 0.0 for s in SLIDERS})
+        # Whether each profile cascades by default on this cohort: the box shows it until changed.
+        self.cascades = {name: cascade_wanted(requested=None, profile=default if name == AUTO else name, cohort=cohort)
+                         for name in self.profiles}
         settings = settings or {}
-        kwargs.setdefault("initial", _initial(settings, self.profiles, default))
+        kwargs.setdefault("initial", _initial(settings, self.profiles, default, self.cascades))
         super().__init__(*args, **kwargs)
         pool = [m.name for m in pool_for(cohort)]
         self._choices("profile", [(n, n) for n in self.profiles if n != AUTO] + [(AUTO, f"auto (my cohort's: {default})")])
@@ -76,8 +83,10 @@ class SettingsForm(forms.Form):
                                   licenses=tuple(data.get("licenses") or ()),
                                   allowed_models=tuple(data.get("allowed_models") or ()),
                                   denied_models=tuple(data.get("denied_models") or ())).as_dict()
+        # Only a choice that differs from the profile's and cohort's default is kept, as with sliders.
+        cascade = {"cascade": data["cascade"]} if data["cascade"] != self.cascades.get(data["profile"]) else {}
         return {"profile": data["profile"], "preferences": preferences, "constraints": constraints,
-                "pinned": data.get("pinned") or ""}
+                "pinned": data.get("pinned") or "", **cascade}
 
 
 class ChatForm(SettingsForm):
@@ -101,9 +110,11 @@ def pool_for(cohort: Cohort) -> list[LLM]:
     return [m for m in models if m.name not in denied]
 
 
-def _initial(settings: dict[str, Any], profiles: dict[str, dict[str, float]], default: str) -> dict[str, Any]:
+def _initial(settings: dict[str, Any], profiles: dict[str, dict[str, float]], default: str,
+             cascades: dict[str, bool]) -> dict[str, Any]:
     profile = settings.get("profile") or (default if default in profiles else AUTO)
     weights = {**profiles.get(profile, {}), **(settings.get("preferences") or {})}
     constraints = settings.get("constraints") or {}
     return {"profile": profile, **weights, **{k: constraints.get(k) for k in (
-        "max_cost_usd", "local_only", "licenses", "allowed_models", "denied_models")}, "pinned": settings.get("pinned", "")}
+        "max_cost_usd", "local_only", "licenses", "allowed_models", "denied_models")}, "pinned": settings.get("pinned", ""),
+        "cascade": settings.get("cascade", cascades.get(profile, False))}

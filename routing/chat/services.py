@@ -165,7 +165,7 @@ def _answered(answer: Message, field: dict[str, Any]) -> None:
     answer.cost_usd, answer.saving_usd = field.get("cost_usd"), field.get("saving_usd")
     answer.meta = {**answer.meta, "explanation": field.get("explanation") or "", "notices": field.get("notices") or [],
                    "fallback_reason": field.get("fallback_reason") or "",
-                   "baseline_cost_usd": field.get("baseline_cost_usd")}
+                   "baseline_cost_usd": field.get("baseline_cost_usd"), "cascade": field.get("cascade")}
 
 
 def _bill_stopped(prepared: PreparedChat, answer: Message, model_name: str) -> None:
@@ -187,7 +187,8 @@ def _chat_request(*, conversation: Conversation | None, settings: dict[str, Any]
     history = [{"role": m.role, "content": m.content} for m in earlier]
     return ChatRequest(model=model, messages=[*history[-BROWSER_HISTORY:], {"role": "user", "content": text}],
                        options={"preferences": settings.get("preferences") or None,
-                                "constraints": settings.get("constraints") or None})
+                                "constraints": settings.get("constraints") or None,
+                                "cascade": settings.get("cascade")})
 
 
 def _model_asked(settings: dict[str, Any]) -> str:

@@ -164,4 +164,4 @@ def _page(user: Any, conversation: Conversation | None, form: ChatForm) -> dict[
     turns = list(conversation.messages.all()) if conversation else []
     return {"form": form, "conversation": conversation, "turns": turns,
             "conversations": Conversation.objects.for_user(user)[:50], "overridden": form.overridden(),
-            "profiles_json": json.dumps(form.profiles)}
+            "profiles_json": json.dumps(form.profiles), "cascades_json": json.dumps(form.cascades)}

@@ -18,6 +18,9 @@ from routing.rules import constraint_problems, weight_problems
 
 # The hard constraints a cohort's form edits; any other stored key (e.g. an allowed_models
 # constraint set through the API's schema) is kept as it was.
+CASCADE_LABEL = "Check a cheap answer first (cascade)"
+CASCADE_HINT = ("Adds the latency of the cheap calls; escalates to the model routing prefers when a check of the "
+                "cheap answer fails. A request may still turn it on or off.")
 CONSTRAINT_FIELDS = ["max_cost_usd", "max_latency_ms", "min_context_window", "denied_models", "licenses", "local_only"]
 
 
@@ -53,11 +56,12 @@ class CohortForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Cohort
         fields = ["name", "default_profile", "allowed_models", "baseline_model", "monthly_budget_usd",
-                  "requests_per_minute", "tokens_per_minute", "prompt_retention", "retention_days", "members"]
-        labels = {"monthly_budget_usd": "Monthly budget (USD)", "requests_per_minute": "Requests a minute",
+                  "requests_per_minute", "tokens_per_minute", "prompt_retention", "retention_days", "members", "cascade"]
+        labels = {"cascade": CASCADE_LABEL, "monthly_budget_usd": "Monthly budget (USD)",
+                  "requests_per_minute": "Requests a minute",
                   "tokens_per_minute": "Tokens a minute", "prompt_retention": "Prompts and answers",
                   "retention_days": "Retention (days)"}
-        help_texts = {"monthly_budget_usd": "Empty: no budget. Calls are refused once it is spent.",
+        help_texts = {"cascade": CASCADE_HINT, "monthly_budget_usd": "Empty: no budget. Calls are refused once it is spent.",
                       "requests_per_minute": "Over all the cohort's keys; over it, calls get 429. "
                                              "Empty: the deployment's default (OPTIROUTE_RATE_LIMIT_DEFAULT).",
                       "tokens_per_minute": "Prompt and answer tokens over all the cohort's keys. Empty: the default.",
@@ -108,7 +112,9 @@ class ProfileForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = PreferenceProfile
-        fields = ["description"]
+        fields = ["description", "cascade"]
+        labels = {"cascade": CASCADE_LABEL}
+        help_texts = {"cascade": CASCADE_HINT}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -139,15 +139,22 @@
       if (differs) overridden += 1;
     });
     const summary = document.getElementById("settings-summary");
-    if (summary) summary.textContent = profileSelect.value + (overridden ? ", " + overridden + " slider" + (overridden > 1 ? "s" : "") + " overridden" : "");
+    if (summary) summary.textContent = profileSelect.value + (overridden ? ", " + overridden + " slider" + (overridden > 1 ? "s" : "") + " overridden" : "")
+      + (cascadeBox && cascadeBox.checked ? ", cheap answer checked first" : "");
   }
+  // "Check a cheap answer first": each profile's default on this cohort, until changed.
+  const cascadeSetting = form.querySelector(".cascade-setting");
+  const cascadeBox = form.querySelector("input[name=cascade]");
+  const cascades = cascadeSetting ? JSON.parse(cascadeSetting.dataset.defaults) : {};
   if (profileSelect) {
     profileSelect.addEventListener("change", function () {
       const weights = profiles[profileSelect.value] || {};
       form.querySelectorAll("input[type=range]").forEach(function (input) { input.value = weights[input.name] || 0; });
+      if (cascadeBox) cascadeBox.checked = Boolean(cascades[profileSelect.value]);
       markSliders();
     });
     form.addEventListener("input", function (event) { if (event.target.type === "range") markSliders(); });
+    if (cascadeBox) cascadeBox.addEventListener("change", markSliders);
   }
   // "Pin" in the preview: that model answers the next message.
   document.addEventListener("click", function (event) {

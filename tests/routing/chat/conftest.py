@@ -1,4 +1,13 @@
 import pytest
+from django.contrib.auth import get_user_model
+
+
+@pytest.fixture
+def member(client):
+    """A signed-in person of the default cohort."""
+    user = get_user_model().objects.create_user("ada", password="pw-ada-123")
+    client.force_login(user)
+    return user
 
 
 @pytest.fixture

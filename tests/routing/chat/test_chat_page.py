@@ -15,13 +15,6 @@ def provider(fake_provider):
     return fake_provider
 
 
-@pytest.fixture
-def member(client):
-    user = get_user_model().objects.create_user("ada", password="pw-ada-123")
-    client.force_login(user)
-    return user
-
-
 def send(client, message, conversation=None, **extra):
     url = f"/chat/c/{conversation.pk}/" if conversation else "/chat/"
     return client.post(url, {"message": message, "profile": "auto", **extra})

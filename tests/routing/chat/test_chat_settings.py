@@ -10,13 +10,6 @@ pytestmark = pytest.mark.django_db
 QUESTION = "Write a short poem about the sea."
 
 
-@pytest.fixture
-def member(client):
-    user = get_user_model().objects.create_user("ada", password="pw-ada-123")
-    client.force_login(user)
-    return user
-
-
 def weights(profile, **overrides):
     values = PreferenceProfile.objects.get(name=profile).full_weights()
     return {**values, **overrides}

@@ -3,20 +3,12 @@
 import json
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from routing.access.keys import get_chat_key_for_user
 from routing.chat.services import chat_turn_prepare, chat_turn_stream, conversation_start
 from routing.models import Conversation, Decision, Message, Usage
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def member(client):
-    user = get_user_model().objects.create_user("ada", password="pw-ada-123")
-    client.force_login(user)
-    return user
 
 
 def events(response):

@@ -2,54 +2,16 @@
 before paying for a strong one, escalations, limits kept, streaming, and the decision's record."""
 
 import json
-import random
 
 import pytest
-from django.core.management import call_command
 
-from registry.models import LLM
 from routing.access.auth import forget
 from routing.engine.snapshot import snapshots
 from routing.models import Cohort, Decision, PreferenceProfile, Usage
+from tests.routing.cascades import QUESTION, TERMS, answering
 
 pytestmark = pytest.mark.django_db
-QUESTION = ("Which animal is the largest? (case 1000)\nA) option a1000\nB) option b1000\nC) option c1000\n"
-            "D) option d1000\nPrint only a single choice from \"A\" or \"B\" or \"C\" or \"D\" without explanation.\n"
-            "Answer:")
-# Weighs quality well above cost, so that the large model is worth its price when the small ones disagree.
 SMALL = {"small-a", "small-b"}
-TERMS = {"model": "optiroute/auto", "optiroute": {"cascade": True, "preferences": {"accuracy": 1.0, "cost": 0.1}}}
-
-
-@pytest.fixture
-def trio(local_provider, write_bundle):
-    """Two small models ($0.1/Mtok) right 70% of the time each, independently, and a large one
-    ($4/Mtok) right 90%, with their recorded answers to multiple-choice questions: where the small
-    ones agree they are nearly always right; a small model that is wrong often rambles."""
-    made = local_provider({"small-a": (0.1, 0.8), "small-b": (0.1, 0.8), "large": (4.0, 0.9)}, name="localai")
-    rng = random.Random(7)
-    prompts, rows = [], []
-    for index in range(80):
-        options = "\n".join(f"{letter}) option {letter.lower()}{index}" for letter in "ABCD")
-        prompts.append({"prompt_id": f"q{index}", "task_type": "question_answering", "prompt":
-                        f"Which animal is the largest? (case {index})\n{options}\nPrint only a single choice from "
-                        "\"A\" or \"B\" or \"C\" or \"D\" without explanation.\nAnswer:"})
-        truth = rng.choice("ABCD")
-        for model, right in (("small-a", 0.7), ("small-b", 0.7), ("large", 0.9)):
-            answer = truth if rng.random() < right else rng.choice([x for x in "ABCD" if x != truth])
-            response = answer if answer == truth or rng.random() < 0.5 else f"{answer}) because it is the largest"
-            rows.append(f"q{index},{model},{int(answer == truth)},,{response}")
-    results = "\n".join(["prompt_id,model,score,cost_usd,response", *rows]) + "\n"
-    call_command("import_evaluations", str(write_bundle(prompts=prompts, results=results, models=[])),
-                 "--dataset", "choices")
-    return made.server
-
-
-def answering(**behaviours: str) -> None:
-    """Which behaviour of tests/openai_server.py each model answers with."""
-    for name, behaviour in behaviours.items():
-        LLM.objects.filter(name=name.replace("_", "-")).update(api_model_id=behaviour)
-    snapshots.clear()
 
 
 def ask(api, stream=False, **terms):
