@@ -95,7 +95,7 @@ def chat_preview_make(*, api_key: ApiKey, text: str, settings: dict[str, Any],
     chosen = decision.chosen_model.name if decision.chosen_model else ""
     ranked = sorted(decision.candidates, key=lambda c: c["model"] != chosen)  # stable: the kept model first
     return {"candidates": ranked[:3], "explanation": decision.explanation, "switch": switch,
-            "profile": decision.profile, "pinned": settings.get("pinned") or ""}
+            "profile": decision.profile, "pinned": settings.get("pinned") or "", "cascade": decision.cascade}
 
 
 def chat_turn_send(*, conversation: Conversation, api_key: ApiKey, text: str) -> Message:

@@ -19,6 +19,7 @@ from optiroute.http import HtmxHttpRequest
 from routing.access.keys import get_chat_key_for_user
 from routing.chat.forms import ChatForm, RenameForm, SettingsForm
 from routing.chat.services import chat_preview_make, chat_turn_prepare, chat_turn_send, chat_turn_stream, conversation_start
+from routing.console.decisions import constraint_phrases, weights_in_order
 from routing.models import ApiKey, Conversation, Decision
 
 
@@ -118,7 +119,9 @@ def chat_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def chat_decision(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     decision = get_decision_for_user(request.user, pk)
-    return render(request, "routing/decision_detail.html", {"d": decision, "usage": getattr(decision, "usage", None)})
+    return render(request, "routing/decision_detail.html", {
+        "d": decision, "usage": getattr(decision, "usage", None),
+        "weights": weights_in_order(decision), "constraints": constraint_phrases(decision.constraints)})
 
 
 def _events(request: HttpRequest, conversation: Conversation, key: ApiKey, text: str) -> Iterator[str]:

@@ -73,7 +73,8 @@ def chat_prepare(*, request: ChatRequest, api_key: ApiKey, mode: str = Decision.
                                f"from evaluation data: {', '.join(c.llm.name for c in routed.ranking)}",
                                details={"excluded": routed.decision.excluded})
         cascade = None
-        if mode == Decision.Mode.CHAT and cascade_wanted(requested=options.get("cascade"),
+        # The browser chat's preview plans the cascade too (planning calls no model).
+        if mode in (Decision.Mode.CHAT, Decision.Mode.DRY_RUN) and cascade_wanted(requested=options.get("cascade"),
                                                          profile=routed.decision.profile, cohort=cohort):
             cascade = _cascade_for(routed.decision, routed.ranking, chain, said.latest)
         return PreparedChat(routed.decision, chain, call, api_key, cascade)

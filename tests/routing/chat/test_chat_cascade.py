@@ -98,3 +98,16 @@ def test_a_streamed_turn_shows_the_cascade_when_done(trio, client, member):
     done = json.loads(events.split("event: done\ndata: ")[1].split("\n\n")[0])
     text = html.unescape(done["html"])
     assert "Cheap answer checked first:" in text and "escalated to large: the second model's answer disagreed" in text
+
+
+def test_the_preview_says_which_cheap_models_answer_first_and_where_it_escalates(trio, client, member):
+    answering(small_a="fake-letter-b", small_b="fake-letter-b", large="fake-ok")
+
+    planned = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", client.post(
+        "/chat/preview/", form(cascade="on")).content.decode())).split())
+    plain = client.post("/chat/preview/", form()).content.decode()
+
+    assert ("Cheap answer first: small-a and small-b answer, then the checks decide; escalates to large when one "
+            "fails.") in planned
+    assert "Cheap answer first" not in plain
+    assert sum(trio.calls.values()) == 0 and not Decision.objects.exists()  # a preview calls and stores nothing

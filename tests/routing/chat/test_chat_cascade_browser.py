@@ -30,6 +30,8 @@ def test_a_person_asks_for_a_cheap_answer_first_and_sees_what_the_cascade_did(li
         expect(box).to_be_checked()
         expect(page.locator("#settings-summary")).to_contain_text("cheap answer checked first")
         page.get_by_label("Your message").fill(QUESTION)
+        expect(page.locator("#preview")).to_contain_text("Cheap answer first: small-a and small-b answer")
+        save(page, "chat-cascade-preview")
         page.get_by_label("Your message").press("Control+Enter")
         first = page.locator(".msg.assistant").last
         expect(first.locator(".notice.cascade")).to_contain_text(

@@ -107,6 +107,8 @@ def test_the_owner_opens_the_decisions_explanation(provider, client, member):
     decision = Decision.objects.get()
     page = client.get(f"/chat/decisions/{decision.pk}/")
     assert page.status_code == 200 and decision.explanation in page.content.decode()
+    # The weights it was routed with, in slider order, as the console's copy of the page shows them.
+    assert '<span class="chip">accuracy ' in page.content.decode()
 
 
 def test_the_picker_starts_on_the_cohorts_default_profile(provider, client, member):
