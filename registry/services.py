@@ -429,24 +429,34 @@ def field_evidence_record(*, dataset_name: str, outcomes: list[FieldOutcome], au
     """Store outcomes seen in production as train evidence of a dataset of their own.
 
     The router reads them like any evaluation result: as neighbours of the requests they
-    resemble and in the models' profiles. An outcome recorded again under the same key
-    replaces the earlier one. `audience` (e.g. "cohort:3") names whose requests may read the
-    dataset; empty: everyone's.
+    resemble and in the models' profiles. Outcomes of one key (one request, several models)
+    share a prompt; recorded again, a key's outcomes replace its earlier ones. `audience` (e.g.
+    "cohort:3") names whose requests may read the dataset; empty: everyone's.
     """
     with transaction.atomic():
         dataset, _ = Dataset.objects.select_for_update().get_or_create(
             name=dataset_name, defaults={"source_format": FIELD_FORMAT, "content_hash": ""})
+        by_key: dict[str, dict[int, FieldOutcome]] = defaultdict(dict)  # per key, each model's last outcome
         for outcome in outcomes:
-            prompt, _ = Prompt.objects.update_or_create(
-                dataset=dataset, external_id=outcome.key,
-                defaults={"text": "", "embedding": outcome.embedding, "task_type": outcome.task_type,
-                          "domain": outcome.domain, "split": Prompt.Split.TRAIN, "difficulty": 1.0 - outcome.score})
-            EvaluationResult.objects.update_or_create(
-                prompt=prompt, llm_id=outcome.llm_id, dimension=Dimension.ACCURACY,
-                defaults={"score": outcome.score, "cost_usd": outcome.cost_usd,
-                          "expected_score": outcome.expected_score})
+            by_key[outcome.key][outcome.llm_id] = outcome
+        # Replace in bulk: row by row, a fold of 5,000 ratings spent over a minute here.
+        Prompt.objects.filter(dataset=dataset, external_id__in=list(by_key)).delete()
+        prompts = Prompt.objects.bulk_create([_field_prompt(dataset, list(seen.values())) for seen in by_key.values()],
+                                             batch_size=1000)
+        EvaluationResult.objects.bulk_create([
+            EvaluationResult(prompt=prompt, llm_id=o.llm_id, dimension=Dimension.ACCURACY, score=o.score,
+                             cost_usd=o.cost_usd, expected_score=o.expected_score)
+            for prompt, seen in zip(prompts, by_key.values(), strict=True) for o in seen.values()], batch_size=1000)
         _field_dataset_refresh(dataset, audience=audience)
     return dataset
+
+
+def _field_prompt(dataset: Dataset, seen: list[FieldOutcome]) -> Prompt:
+    """One request's row: its models' outcomes share its embedding and analysis."""
+    first = seen[0]
+    return Prompt(dataset=dataset, external_id=first.key, text="", embedding=first.embedding,
+                  task_type=first.task_type, domain=first.domain, split=Prompt.Split.TRAIN,
+                  difficulty=1.0 - sum(o.score for o in seen) / len(seen))
 
 
 def field_evidence_forget(*, keys: list[str]) -> int:
