@@ -8,7 +8,9 @@ streams as most hosted providers do: chunked transfer encoding on a kept-alive c
 line ends, and chunks that split lines and events anywhere. fake-adder sums the numbers it is
 asked about and fake-judge grades such sums (for graded batch selection). fake-letter-b and
 fake-letter-c answer a multiple-choice question with that letter alone; fake-letter-b-verbose
-answers B with a reason, ignoring the requested format (for cascades' checks).
+answers B with a reason, ignoring the requested format (for cascades' checks); fake-together-b
+and fake-together-c answer that letter only once two such calls are in flight at once, and fail
+with a 500 when the other never comes (for calls made side by side).
 """
 
 from __future__ import annotations
@@ -89,6 +91,21 @@ class Handler(BaseHTTPRequestHandler):
 
     def _letter_c(self, body: dict[str, Any]) -> None:
         self._answer(body, "C")
+
+    def _together_b(self, body: dict[str, Any]) -> None:
+        """B, once another fake-together call has arrived while this one waits (also fake-together-c)."""
+        self._together(body, "B")
+
+    def _together_c(self, body: dict[str, Any]) -> None:
+        self._together(body, "C")
+
+    def _together(self, body: dict[str, Any], letter: str) -> None:
+        try:
+            self.server.together.wait()
+        except threading.BrokenBarrierError:
+            self.server.together.reset()
+            return self._send(500, {"error": {"message": "the other call never came while this one waited"}})
+        self._answer(body, letter)
 
     def _letter_b_verbose(self, body: dict[str, Any]) -> None:
         """A multiple-choice answer that ignores the requested format: the letter with a reason."""
@@ -230,6 +247,7 @@ class FakeOpenAIServer(ThreadingHTTPServer):
         self.stream_pause_s = 0.0  # between streamed events
         self.connections = 0  # accepted so far: kept-alive connections serve several calls
         self.lock = threading.Lock()
+        self.together = threading.Barrier(2, timeout=10)  # fake-together-*: two calls at once
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients that time out hang up on purpose; their broken pipes are expected

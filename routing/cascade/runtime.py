@@ -1,6 +1,6 @@
 """Cascades at run time: whether a request is cascaded, its plan, and the calls and checks it makes.
 
-A cascade calls the plan's first model (and its second, one after the other), applies the checks
+A cascade calls the plan's first model (and its second, side by side), applies the checks
 to the first answer, and returns it when they pass; otherwise it calls the model the policy
 prefers once those calls are paid for. Every model it may call is one of the decision's chain
 (routing.inference.chain.chain_build): each meets the hard constraints, and none is pricier than
@@ -10,6 +10,7 @@ the request allows. A plan whose calls could together cost more than the request
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -99,14 +100,14 @@ def cascade_run(cascade: Cascade, chain: Chain, call: ChatCall, *, stream: bool 
     plan = cascade.plan
     steps: list[dict[str, Any]] = []
     answers: dict[int, Completion] = {}
-    for llm_id in plan.calls:
+    for llm_id, completion, attempts, error in _cheap_calls(cascade, call):
         llm = cascade.models[llm_id]
-        try:
-            answers[llm_id], _ = complete(Chain(models=[llm], attempts=chain.attempts), _copy(call))
-        except AllProvidersFailed as exc:
-            steps.append({"call": llm.name, "outcome": "error", "error": exc.message, "cost_usd": 0.0})
-            break
-        steps.append({"call": llm.name, "outcome": "ok", "cost_usd": _cost(llm, answers[llm_id])})
+        chain.attempts.extend(attempts)
+        if completion is None:
+            steps.append({"call": llm.name, "outcome": "error", "error": error, "cost_usd": 0.0})
+            continue
+        answers[llm_id] = completion
+        steps.append({"call": llm.name, "outcome": "ok", "cost_usd": _cost(llm, completion)})
     readings: dict[int, Reading] = {m: reading(cascade.fmt, c.content) for m, c in answers.items()}
     paired = plan.second is not None
     if plan.first not in answers or (paired and plan.second not in answers):
@@ -137,6 +138,27 @@ def cascade_run(cascade: Cascade, chain: Chain, call: ChatCall, *, stream: bool 
         raise
     steps.append({"call": answered.name, "outcome": "ok", "cost_usd": _cost(answered, completion)})
     return CascadeResult(completion, answered, paid)
+
+
+def _cheap_calls(cascade: Cascade, call: ChatCall) -> list[tuple[int, Completion | None, list[dict[str, Any]], str]]:
+    """The plan's calls side by side, so that a cascade adds the latency of its slowest cheap call
+    rather than their sum: per model, in the plan's order, its answer (None when it failed), its
+    attempts and the error. The threads touch no database: the chain's models carry their
+    providers, loaded when the chain was built."""
+
+    def one(llm_id: int) -> tuple[int, Completion | None, list[dict[str, Any]], str]:
+        attempts: list[dict[str, Any]] = []
+        try:
+            completion, _ = complete(Chain(models=[cascade.models[llm_id]], attempts=attempts), _copy(call))
+        except AllProvidersFailed as exc:
+            return llm_id, None, attempts, exc.message
+        return llm_id, completion, attempts, ""
+
+    calls = cascade.plan.calls
+    if len(calls) == 1:
+        return [one(calls[0])]
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(one, calls))
 
 
 def escalation_chain(cascade: Cascade, chain: Chain, escalated: LLM) -> Chain:

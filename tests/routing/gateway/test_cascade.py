@@ -36,6 +36,17 @@ def test_it_returns_the_cheap_answer_when_the_second_model_agrees(trio, api):
     assert usage.cost_usd == pytest.approx(2 * 18 * 0.1 / 1e6) == cascade["cost_usd"]
 
 
+def test_the_two_cheap_models_are_asked_side_by_side(trio, api):
+    # Each of these answers only while the other call is in flight too: one after the other, both fail.
+    answering(small_a="fake-together-b", small_b="fake-together-b", large="fake-ok")
+
+    body = ask(api).json()
+
+    assert body["choices"][0]["message"]["content"] == "B" and body["optiroute"]["cascade"]["escalated"] is False
+    assert trio.calls["fake-ok"] == 0
+    assert [s["call"] for s in body["optiroute"]["cascade"]["steps"] if "call" in s] == ["small-a", "small-b"]
+
+
 def test_it_escalates_when_the_second_model_disagrees(trio, api):
     answering(small_a="fake-letter-b", small_b="fake-letter-c", large="fake-ok")
 
