@@ -292,8 +292,7 @@ class Evidence:
             guesses = [merged[g, j] * links[cols[j], 1] + (1.0 - merged[g, j]) * links[cols[j], 0]
                        for j in rated if cols[j] >= 0]
             if guesses:
-                with np.errstate(invalid="ignore"):
-                    guess = np.nanmean(np.array(guesses), axis=0) if len(guesses) > 1 else guesses[0]
+                guess = _mean_of_known(np.array(guesses))
                 gaps = np.isnan(merged[g]) & (cols >= 0)
                 merged[g, gaps] = guess[cols[gaps]]
         evaluated = np.flatnonzero(~field)
@@ -490,3 +489,11 @@ def _benchmark_priors(models: list[LLM], priors: dict[tuple[int, int | None, str
 snapshots: VersionedCache[Snapshot] = VersionedCache(
     version=_generation, load=lambda generation, _previous: _load(cast(tuple[object, ...], generation)),
     recheck_seconds=REFRESH_SECONDS)
+
+
+def _mean_of_known(rows: np.ndarray) -> np.ndarray:
+    """Column means over the rows' non-NaN values; NaN where a column has none (without the
+    warning np.nanmean gives there)."""
+    known = ~np.isnan(rows)
+    counts = known.sum(axis=0)
+    return np.where(counts > 0, np.where(known, rows, 0.0).sum(axis=0) / np.maximum(counts, 1), np.nan)

@@ -3,6 +3,8 @@ from the evaluations: where one model fails, how the others fared on the same pr
 it, a model rated down on hard prompts looked worse there than every unrated model, and routing
 paid for a stronger model that fails them too (the feedback replay on LLMRouter)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,14 @@ def test_datasets_out_of_scope_say_nothing():
     scores, _ = ev.neighbourhood([FIELD], [CHEAP, PRICEY])
     merged, _, _ = ev.field_merged(scores, np.array([0.9]), np.array([True]), [CHEAP, PRICEY], (8,))
     assert np.isnan(merged[0, 1])
+
+
+def test_a_merge_with_no_evaluations_to_complete_it_from_raises_no_warning():
+    ev = evidence()
+    scores = np.array([[0.0, NAN], [NAN, 1.0]], dtype=np.float32)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # np.nanmean warned "Mean of empty slice" on every such request
+        merged, _, _ = ev.field_merged(scores, np.array([0.9, 0.9]), np.array([True, True]), [CHEAP, PRICEY], (8,))
+
+    assert merged.tolist() == [[0.0, 1.0]]
