@@ -8,6 +8,7 @@ registered as local cannot be called: it must never be answered by another model
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import threading
 from collections.abc import Iterator
@@ -65,6 +66,21 @@ def load(model_id: str) -> Any:
             _models[key] = Llama(model_path=str(gguf_path(PACKAGED[key])), n_ctx=CONTEXT_TOKENS, n_threads=2,
                                  verbose=False)
         return _models[key]
+
+
+@atexit.register
+def _close_models() -> None:
+    # Left to Llama.__del__, a model is freed during interpreter teardown, after llama.cpp's
+    # bindings are gone: "Exception ignored ... TypeError" closed every full test run. Free it
+    # while they exist, unless a generation is still running (then teardown has to do it).
+    if not _run_lock.acquire(timeout=1.0):
+        return
+    try:
+        for model in _models.values():
+            model.close()
+        _models.clear()
+    finally:
+        _run_lock.release()
 
 
 class LocalProvider(ChatProvider):
