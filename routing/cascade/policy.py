@@ -154,7 +154,7 @@ def _best(values: np.ndarray, cost: np.ndarray) -> list[int]:
 
 def policy_learn(*, dataset_ids: tuple[int, ...], split: str = "train") -> CascadePolicy:
     """The policy learned from these datasets' train responses and scores. Routing never learns
-    from a test split's; evaluate_router does, for its ceiling only (routing.evaluation.cascade)."""
+    from a test split's; evaluate_router does, for a reference only (routing.evaluation.cascade)."""
     prompts = {p.id: TrainPrompt(answer_format(p.text), p.task_type) for p in Prompt.objects.filter(
         dataset_id__in=dataset_ids, split=split).only("id", "text", "task_type")}
     for prompt_id, llm_id, score, response in EvaluationResult.objects.accuracy().filter(

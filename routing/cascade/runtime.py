@@ -10,6 +10,7 @@ the request allows. A plan whose calls could together cost more than the request
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,12 +28,17 @@ from routing.models import Cohort, PreferenceProfile
 
 
 def cascade_wanted(*, requested: bool | None, profile: str, cohort: Cohort | None) -> bool:
-    """The request's own choice, else on when its cohort or its profile opted in."""
+    """The request's own choice, else its cohort's and profile's default (cascade_defaults)."""
     if requested is not None:
         return requested
-    if cohort is not None and cohort.cascade:
-        return True
-    return PreferenceProfile.objects.filter(name=profile, cascade=True).exists()
+    defaults = cascade_defaults(cohort=cohort, profiles=PreferenceProfile.objects.filter(name=profile))
+    return defaults.get(profile, bool(cohort is not None and cohort.cascade))
+
+
+def cascade_defaults(*, cohort: Cohort | None, profiles: Iterable[PreferenceProfile]) -> dict[str, bool]:
+    """Per profile, whether its requests cascade when they do not say: when their cohort or the
+    profile opted in."""
+    return {p.name: bool(cohort is not None and cohort.cascade) or p.cascade for p in profiles}
 
 
 def policy_current() -> CascadePolicy:

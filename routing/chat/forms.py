@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 
 from registry.models import LLM
-from routing.cascade.runtime import cascade_wanted
+from routing.cascade.runtime import cascade_defaults
 from routing.engine.constraints import Constraints
 from routing.models import SLIDERS, Cohort, PreferenceProfile
 
@@ -34,12 +34,13 @@ class SettingsForm(forms.Form):
                                            "that answer fails; it adds the time of the cheap calls.")
 
     def __init__(self, *args: Any, cohort: Cohort, settings: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        self.profiles = {p.name: p.full_weights() for p in PreferenceProfile.objects.order_by("name")}
+        profiles = list(PreferenceProfile.objects.order_by("name"))
+        self.profiles = {p.name: p.full_weights() for p in profiles}
         default = cohort.default_profile.name if cohort.default_profile else "balanced"
         self.profiles[AUTO] = self.profiles.get(default, {s: 0.0 for s in SLIDERS})
         # Whether each profile cascades by default on this cohort: the box shows it until changed.
-        self.cascades = {name: cascade_wanted(requested=None, profile=default if name == AUTO else name, cohort=cohort)
-                         for name in self.profiles}
+        self.cascades = cascade_defaults(cohort=cohort, profiles=profiles)
+        self.cascades[AUTO] = self.cascades.get(default, cohort.cascade)
         settings = settings or {}
         kwargs.setdefault("initial", _initial(settings, self.profiles, default, self.cascades))
         super().__init__(*args, **kwargs)

@@ -485,15 +485,16 @@ def _benchmark_priors(models: list[LLM], priors: dict[tuple[int, int | None, str
     return estimates
 
 
-# The registry as routing reads it; `snapshots.get(fresh=True)` checks the registry now.
-snapshots: VersionedCache[Snapshot] = VersionedCache(
-    version=_generation, load=lambda generation, _previous: _load(cast(tuple[object, ...], generation)),
-    recheck_seconds=REFRESH_SECONDS)
-
-
 def _mean_of_known(rows: np.ndarray) -> np.ndarray:
     """Column means over the rows' non-NaN values; NaN where a column has none (without the
     warning np.nanmean gives there)."""
     known = ~np.isnan(rows)
     counts = known.sum(axis=0)
     return np.where(counts > 0, np.where(known, rows, 0.0).sum(axis=0) / np.maximum(counts, 1), np.nan)
+
+
+# The registry as routing reads it; `snapshots.get(fresh=True)` checks the registry now.
+snapshots: VersionedCache[Snapshot] = VersionedCache(
+    version=_generation, load=lambda generation, _previous: _load(cast(tuple[object, ...], generation)),
+    recheck_seconds=REFRESH_SECONDS)
+

@@ -63,7 +63,8 @@ def cascade_replay(*, dataset: Dataset, prompts: Sequence[Prompt], requests: Seq
     """Per cost weight, each test prompt's cascade: the calls it made and the answer it returned.
 
     `fitted_on="test"` learns the policy from the test split's own responses and scores: not a
-    strategy but a ceiling, like the oracle, of what cascades of this kind could reach here."""
+    strategy but a reference, read as the oracle is, of what a better-informed policy of this
+    kind could add here."""
     policy = policy_learn(dataset_ids=(dataset.id,), split=fitted_on)
     recorded = Recorded(dataset)
     sweep: list[dict[int, Replayed]] = [{} for _ in weights]
