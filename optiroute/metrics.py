@@ -42,6 +42,8 @@ tokens = Counter("optiroute_tokens", "Tokens of answered calls", ["model", "dire
 cost_usd = Counter("optiroute_cost_usd", "Spend on answered calls, in USD", ["model", "cohort"])
 saving_usd = Counter("optiroute_saving_usd", "Saving against the cohort's baseline model, in USD", ["cohort"])
 feedback = Counter("optiroute_feedback", "Ratings received", ["kind", "rating"])
+index_short_searches = Counter("optiroute_index_short_searches",
+                               "Nearest-prompt searches the HNSW index answered short, completed by an exact scan")
 rate_limited = Counter("optiroute_rate_limited", "Requests refused by a rate limit", ["scope"])
 
 

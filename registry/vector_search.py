@@ -8,6 +8,7 @@ Python time than the index search costs the database.
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
+
+from optiroute import metrics
 
 NEAREST_TRAIN_SQL = ("SELECT id, embedding <=> %s AS distance FROM registry_prompt "
                      "WHERE split = 'train' AND embedding IS NOT NULL ORDER BY distance LIMIT %s")
@@ -50,6 +53,8 @@ SCOPED_EF_SEARCH = 100
 # Enough to walk every train prompt of the registries seen so far (10,000-20,000): only a scope
 # holding fewer than k prompts scans that far; any other stops at its k-th row.
 SCOPED_MAX_SCAN_TUPLES = 100_000
+
+logger = logging.getLogger(__name__)
 
 
 class _VectorDumper(Dumper):
@@ -93,6 +98,8 @@ def nearest_train_ids(vector: Any, k: int, dataset_ids: tuple[int, ...] | None =
     sql, params = _statement(vector, k, dataset_ids)
     with _scan_settings(dataset_ids):
         rows = _search(sql, params)
+    if len(rows) < k:
+        rows = _exact_unless_fewer(sql, params, rows)
     if dataset_ids is None:
         # An iterative scan in relaxed order that went past its first beam may return rows a
         # little out of order: 50 rows sort here in microseconds (the scoped statement sorts in SQL).
@@ -100,6 +107,25 @@ def nearest_train_ids(vector: Any, k: int, dataset_ids: tuple[int, ...] | None =
     # A stored zero vector (a prompt embedded before the embedder gave every non-empty text a
     # direction) has no cosine distance: pgvector answers NaN, which is no evidence.
     return [(pid, 1.0 - distance) for pid, distance in rows if not math.isnan(distance)]
+
+
+def _exact_unless_fewer(sql: str, params: list[Any], found: list[Any]) -> list[Any]:
+    """The rows of an exact scan when the index returned fewer than k. Either the registry (or the
+    scope) holds fewer, and the scan, as small, finds the same; or the index scan stopped at
+    hnsw.max_scan_tuples among dead entries (rows deleted or rolled back, not yet vacuumed)
+    before it reached k live rows, possibly before any."""
+    with transaction.atomic(), cursor() as scan:
+        scan.execute("SELECT set_config('enable_indexscan', 'off', true)")
+        exact = _search(sql, params)
+    if _with_direction(exact) > _with_direction(found):
+        metrics.index_short_searches.inc()
+        logger.warning("The HNSW index returned %d of the %d nearest train prompts an exact scan finds; "
+                       "VACUUM registry_prompt removes the dead entries it stopped among", len(found), len(exact))
+    return exact
+
+
+def _with_direction(rows: list[Any]) -> int:
+    return sum(not math.isnan(distance) for _, distance in rows)
 
 
 def nearest_train_ids_per_dataset(vector: Any, k: int, dataset_ids: tuple[int, ...]) -> dict[int, list[tuple[int, float]]]:

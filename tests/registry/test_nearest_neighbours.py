@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from registry import vector_search
 from registry.models import Dataset, Prompt
@@ -125,3 +125,24 @@ def test_rows_deleted_from_the_index_never_leave_a_search_short(prompts):
     found = Prompt.objects.nearest_train_ids(query, 50)
     assert len(found) == 50
     assert [sim for _, sim in found] == sorted((sim for _, sim in found), reverse=True)
+
+
+def test_the_search_reaches_live_prompts_past_dead_index_entries(caplog):
+    """Rows deleted or rolled back stay in the HNSW index until a vacuum; a scan that meets more of
+    them than hnsw.max_scan_tuples stops short (in a full test run: with nothing, for prompts just
+    imported). An exact scan completes it, and the log says why."""
+    rng = np.random.default_rng(3)
+    dataset = Dataset.objects.create(name="dead-and-live", source_format="bundle", content_hash="d")
+    query = rng.normal(size=384).astype(np.float32)
+    near = query + rng.normal(scale=0.05, size=(600, 384)).astype(np.float32)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Prompt.objects.bulk_create([Prompt(dataset=dataset, external_id=f"dead{i}", text="d", embedding=v)
+                                    for i, v in enumerate(near)])
+        raise RuntimeError("rolled back")
+    live = Prompt.objects.bulk_create([Prompt(dataset=dataset, external_id=f"live{i}", text="l", embedding=v)
+                                       for i, v in enumerate(rng.normal(size=(3, 384)).astype(np.float32))])
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.max_scan_tuples = 200")  # 20,000 by default: 600 dead entries then suffice
+    found = Prompt.objects.nearest_train_ids(query, 50)
+    assert {pid for pid, _ in found} == {prompt.pk for prompt in live}
+    assert "VACUUM" in caplog.text
