@@ -38,6 +38,13 @@ NEAREST_TRAIN_IN_DATASETS_SQL = (
     "WITH nearest AS MATERIALIZED (SELECT id, embedding <=> %s AS distance FROM registry_prompt "
     "WHERE split = 'train' AND embedding IS NOT NULL AND dataset_id = ANY(%s) ORDER BY distance LIMIT %s) "
     "SELECT id, distance FROM nearest ORDER BY distance + 0")
+# The same searches as exact scans, the index out of reach of the materialised CTE's sort (no
+# settings, so no transaction): they complete a search the index answered short.
+_EXACT = ("WITH scanned AS MATERIALIZED (SELECT id, embedding <=> %s AS distance FROM registry_prompt "
+          "WHERE split = 'train' AND embedding IS NOT NULL{scope}) SELECT id, distance FROM scanned "
+          "ORDER BY distance LIMIT %s")
+EXACT_NEAREST_TRAIN_SQL = _EXACT.format(scope="")
+EXACT_NEAREST_TRAIN_IN_DATASETS_SQL = _EXACT.format(scope=" AND dataset_id = ANY(%s)")
 # The k nearest train prompts of each of some datasets, in one exact scan of their rows: for the
 # small datasets that measure a non-accuracy dimension, where one query for all of them costs
 # less than an index search each (routing.pipeline.dimension_evidence_gather).
@@ -99,7 +106,7 @@ def nearest_train_ids(vector: Any, k: int, dataset_ids: tuple[int, ...] | None =
     with _scan_settings(dataset_ids):
         rows = _search(sql, params)
     if len(rows) < k:
-        rows = _exact_unless_fewer(sql, params, rows)
+        rows = _completed(rows, *_statement(vector, k, dataset_ids, exact=True))
     if dataset_ids is None:
         # An iterative scan in relaxed order that went past its first beam may return rows a
         # little out of order: 50 rows sort here in microseconds (the scoped statement sorts in SQL).
@@ -109,14 +116,12 @@ def nearest_train_ids(vector: Any, k: int, dataset_ids: tuple[int, ...] | None =
     return [(pid, 1.0 - distance) for pid, distance in rows if not math.isnan(distance)]
 
 
-def _exact_unless_fewer(sql: str, params: list[Any], found: list[Any]) -> list[Any]:
+def _completed(found: list[Any], sql: str, params: list[Any]) -> list[Any]:
     """The rows of an exact scan when the index returned fewer than k. Either the registry (or the
     scope) holds fewer, and the scan, as small, finds the same; or the index scan stopped at
     hnsw.max_scan_tuples among dead entries (rows deleted or rolled back, not yet vacuumed)
     before it reached k live rows, possibly before any."""
-    with transaction.atomic(), cursor() as scan:
-        scan.execute("SELECT set_config('enable_indexscan', 'off', true)")
-        exact = _search(sql, params)
+    exact = _search(sql, params)
     if _with_direction(exact) > _with_direction(found):
         metrics.index_short_searches.inc()
         logger.warning("The HNSW index returned %d of the %d nearest train prompts an exact scan finds; "
@@ -155,12 +160,12 @@ def _scan_settings(dataset_ids: tuple[int, ...] | None) -> Iterator[None]:
         yield
 
 
-def _statement(vector: Any, k: int, dataset_ids: tuple[int, ...] | None) -> tuple[str, list[Any]]:
-    """One of two constant statements; every value travels as a parameter."""
+def _statement(vector: Any, k: int, dataset_ids: tuple[int, ...] | None, exact: bool = False) -> tuple[str, list[Any]]:
+    """One of four constant statements; every value travels as a parameter."""
     query = np.asarray(vector, dtype=np.float32)
     if dataset_ids is None:
-        return NEAREST_TRAIN_SQL, [query, k]
-    return NEAREST_TRAIN_IN_DATASETS_SQL, [query, list(dataset_ids), k]
+        return EXACT_NEAREST_TRAIN_SQL if exact else NEAREST_TRAIN_SQL, [query, k]
+    return EXACT_NEAREST_TRAIN_IN_DATASETS_SQL if exact else NEAREST_TRAIN_IN_DATASETS_SQL, [query, list(dataset_ids), k]
 
 
 def _search(sql: str, params: list[Any]) -> list[Any]:
@@ -172,9 +177,10 @@ def _search(sql: str, params: list[Any]) -> list[Any]:
         return search.fetchall()
 
 
-def explain(vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None) -> str:
-    """The query plan of a search, under the settings it runs with, for tests and operators."""
-    sql, params = _statement(vector, k, dataset_ids)
+def explain(vector: Any, k: int, dataset_ids: tuple[int, ...] | None = None, exact: bool = False) -> str:
+    """The query plan of a search (or of the exact scan that completes it), under the settings it
+    runs with, for tests and operators."""
+    sql, params = _statement(vector, k, dataset_ids, exact)
     with _scan_settings(dataset_ids), cursor() as plan:
         plan.execute("EXPLAIN " + sql, params)
         return "\n".join(row[0] for row in plan.fetchall())

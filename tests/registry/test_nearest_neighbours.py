@@ -146,3 +146,5 @@ def test_the_search_reaches_live_prompts_past_dead_index_entries(caplog):
     found = Prompt.objects.nearest_train_ids(query, 50)
     assert {pid for pid, _ in found} == {prompt.pk for prompt in live}
     assert "VACUUM" in caplog.text
+    assert "prompt_embedding_hnsw" not in vector_search.explain(query, 50, exact=True)
+    assert "prompt_embedding_hnsw" not in vector_search.explain(query, 50, (dataset.pk,), exact=True)
