@@ -23,6 +23,7 @@ from registry.models import DECLARED_METRICS, Prompt
 from registry.tokens import DEFAULT_OUTPUT_TOKENS
 from routing.analysis.serving import Analysis, analyze
 from routing.engine.constraints import Constraints, hard_filter
+from routing.engine.costs import observed_figures
 from routing.engine.estimate import estimate
 from routing.engine.explanation import explain
 from routing.engine.exploration import exploration_share, explore
@@ -197,9 +198,11 @@ def strategy_get(name: str | None) -> Strategy:
 
 def routing_state_load() -> None:
     """Load now what routing reads on every call (the registry snapshot with its evidence, the
-    estimator, the analyzer, the embedder) instead of on a process's first request."""
+    estimator, the observed latencies, the analyzer, the embedder) instead of on a process's first
+    request."""
     _ = snapshots.get().evidence
     estimators.get()
+    observed_figures.get()
     analyze("Warm-up request: load the analyzer and the embedder.")
 
 

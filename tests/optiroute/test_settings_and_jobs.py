@@ -56,12 +56,13 @@ def test_a_web_worker_loads_routing_state_before_its_first_request(django_assert
 
     from optiroute.gunicorn_conf import post_worker_init
     from routing.analysis.serving import analyzers
+    from routing.engine.costs import observed_figures
     from routing.engine.snapshot import snapshots
     from routing.learning.estimator import estimators
     from routing.pipeline import decision_make
 
     call_command("import_models", verbosity=0)
-    for cache in (snapshots, analyzers, estimators):  # no periodic recheck inside the test, however slow
+    for cache in (snapshots, analyzers, estimators, observed_figures):  # no periodic recheck inside the test, however slow
         monkeypatch.setattr(cache, "recheck_seconds", 3600.0)
     try:
         post_worker_init(SimpleNamespace(pid=os.getpid()))
